@@ -1,0 +1,87 @@
+"""
+### clv_daily: the daily corporate-lending CLV run for one business date D
+
+**Business date.** A scheduled run fires at 06:00 Asia/Shanghai and processes the business day that has
+just closed: D = the run's logical date (`ds`). A run triggered by a new external delivery (the
+`clv_external_indicators` asset, emitted by `clv_external_monthly`) has no logical date; it recomputes
+the last closed business day, D = the Shanghai date of `run_after` minus one day. See
+`python_tasks.orchestration.business_dates`.
+
+**Stages** (in run order):
+
+1. `ingest`: one task per internal source (`ingest.<source>`), ordered by the contracts' foreign keys
+   (`clients` before `facilities` before `repayments`, ...). Each lands the delivery for D, validates it
+   against the source contract, quarantines bad rows and replaces raw partition D. A file-level failure
+   fails the task with a message naming the file.
+2. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
+   It runs only if every ingest task succeeded, so a failed run is never reported as good.
+
+**Rerun a day:** clear the run of D (or `airflow dags test clv_daily D`); every task replaces partition D
+and nothing else. Every task opens the DuckDB warehouse and therefore runs in the one-slot
+`duckdb_warehouse` pool (DuckDB allows one writing process).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TaskGroup, chain, dag, task
+
+from python_tasks.orchestration.assets import EXTERNAL_INDICATORS
+from python_tasks.orchestration.business_dates import BUSINESS_TIMEZONE
+from python_tasks.orchestration.sources import internal_sources, upstream_sources
+from python_tasks.settings import WAREHOUSE_POOL
+
+
+@task(pool=WAREHOUSE_POOL)
+def ingest(source: str) -> dict:
+    """Land, validate and load the delivery of one internal source for business date D."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.ingest.job import ingest_source
+    from python_tasks.orchestration.business_dates import business_date_of_run
+
+    context = get_current_context()
+    return ingest_source(source, as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+
+
+@task(pool=WAREHOUSE_POOL)
+def summarise() -> dict:
+    """Log the load ledger of this run: what came in, what was loaded, what was quarantined."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.ingest.job import summarise_run
+    from python_tasks.orchestration.business_dates import business_date_of_run
+
+    context = get_current_context()
+    return summarise_run(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+
+
+@dag(
+    dag_id="clv_daily",
+    doc_md=__doc__,
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 6 * * *", timezone=BUSINESS_TIMEZONE),
+        assets=EXTERNAL_INDICATORS,
+    ),
+    start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    tags=["clv", "daily", "ingest"],
+)
+def clv_daily():
+    with TaskGroup("ingest", tooltip="Land, validate and load each internal source for D") as ingest_stage:
+        loads = {source: ingest.override(task_id=source)(source) for source in internal_sources()}
+        for source, load in loads.items():
+            for upstream in upstream_sources(source):
+                if upstream in loads:
+                    loads[upstream] >> load
+
+    # The run's stages in order; later stages (dbt build, CLV, segments, output gates, publish) are added
+    # to this chain where they belong in the run.
+    chain(ingest_stage, summarise())
+
+
+clv_daily()

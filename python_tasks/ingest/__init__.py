@@ -1,0 +1,1 @@
+"""Ingestion: land deliveries, validate them against their contracts, load raw partitions."""

@@ -1,0 +1,295 @@
+"""Compile a contract into row rules: SQL predicates that say why a delivered row cannot be loaded.
+
+Pure: no connection here. The loader evaluates every rule over a staged delivery in one pass; a row that
+fails any rule goes to quarantine with every rule it failed. Rule names are stable (``type:<column>``,
+``not_null:<column>``, ``unique:<key>``, ``foreign_key:<column>`` …): tests, the quarantine table and the
+data-quality reports use them.
+
+Inside predicates, ``"<column>"`` is the typed value and ``"_raw_<column>"`` the delivered text (trimmed,
+empty → NULL). ``$as_of_date`` is the business date, bound as a parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from python_tasks.codes import industry, region
+from python_tasks.contracts.model import Column, Contract
+from python_tasks.contracts.render import quote_identifier as q
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    column: str | None
+    fails: str  # SQL boolean: true when the row breaks the rule
+    reason: str  # SQL string expression explaining the failure for a person
+
+
+def sql_literal(value: object) -> str:
+    """A SQL literal for a value that comes from a contract (trusted configuration, never from a file)."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def raw(column: str) -> str:
+    return q(f"_raw_{column}")
+
+
+def _shown(column: str) -> str:
+    """The delivered value, quoted and shortened, for messages."""
+    return f"'''' || left({raw(column)}, 60) || ''''"
+
+
+def _text(message: str) -> str:
+    return sql_literal(message)
+
+
+def _in_list(values: list[str]) -> str:
+    return "(" + ", ".join(sql_literal(v) for v in values) + ")"
+
+
+def _format_rule(col: Column) -> Rule:
+    c = q(col.name)
+    if col.format == "uscc":
+        fails = f"{c} IS NOT NULL AND NOT uscc_is_valid({c})"
+        what = "is not a valid unified social credit code (GB 32100-2015 format or check character)"
+    elif col.format == "industry_code":
+        pairs = industry.valid_section_division_pairs()
+        fails = (
+            f"{c} IS NOT NULL AND NOT (regexp_full_match({c}, {sql_literal(industry.INDUSTRY_CODE_PATTERN[1:-1])})"
+            f" AND left({c}, 3) IN {_in_list(pairs)})"
+        )
+        what = "is not a GB/T 4754-2017 industry code (section letter + division of that section)"
+    elif col.format == "industry_section":
+        fails = f"{c} IS NOT NULL AND {c} NOT IN {_in_list(sorted(industry.sections()))}"
+        what = "is not a GB/T 4754-2017 section letter"
+    elif col.format == "region_code":
+        fails = f"{c} IS NOT NULL AND {c} NOT IN {_in_list(sorted(region.regions()))}"
+        what = "is not a known GB/T 2260 region code"
+    else:  # pragma: no cover - the contract model admits no other value
+        raise ValueError(f"unknown format {col.format!r}")
+    return Rule(
+        f"format:{col.name}",
+        col.name,
+        fails,
+        f"{_text(col.name + ' ')} || {_shown(col.name)} || {_text(' ' + what)}",
+    )
+
+
+def column_rules(col: Column) -> list[Rule]:
+    """Rules a single column's value must satisfy, most basic first."""
+    c, name = q(col.name), col.name
+    rules = [
+        Rule(
+            f"type:{name}",
+            name,
+            f"{raw(name)} IS NOT NULL AND {c} IS NULL",
+            f"{_text(name + ' ')} || {_shown(name)} || {_text(' is not a valid ' + col.type)}",
+        )
+    ]
+    if not col.nullable:
+        rules.append(Rule(f"not_null:{name}", name, f"{raw(name)} IS NULL", _text(f"{name} is empty")))
+    if col.allowed_values is not None:
+        rules.append(
+            Rule(
+                f"allowed_values:{name}",
+                name,
+                f"{c} IS NOT NULL AND {c} NOT IN {_in_list(col.allowed_values)}",
+                f"{_text(name + ' ')} || {_shown(name)} || {_text(' is not one of ' + ', '.join(col.allowed_values))}",
+            )
+        )
+    bounds = []
+    if col.min is not None:
+        bounds.append(f"{c} < {_bound(col, col.min)}")
+    if col.max is not None:
+        bounds.append(f"{c} > {_bound(col, col.max)}")
+    if bounds:
+        rng = f"[{col.min if col.min is not None else '-inf'}, {col.max if col.max is not None else 'inf'}]"
+        rules.append(
+            Rule(
+                f"range:{name}",
+                name,
+                f"{c} IS NOT NULL AND ({' OR '.join(bounds)})",
+                f"{_text(name + ' ')} || {_shown(name)} || {_text(' is outside ' + rng)}",
+            )
+        )
+    if col.pattern is not None:
+        rules.append(
+            Rule(
+                f"pattern:{name}",
+                name,
+                f"{c} IS NOT NULL AND NOT regexp_full_match({c}, {sql_literal(col.pattern)})",
+                f"{_text(name + ' ')} || {_shown(name)} || {_text(' does not match ' + col.pattern)}",
+            )
+        )
+    if col.format is not None:
+        rules.append(_format_rule(col))
+    if col.not_after_business_date:
+        rules.append(
+            Rule(
+                f"not_after_business_date:{name}",
+                name,
+                f"{c} > $as_of_date",
+                f"{_text(name + ' ')} || {_shown(name)} || {_text(' is after the business date ')} "
+                f"|| strftime($as_of_date, '%Y-%m-%d')",
+            )
+        )
+    if col.not_before is not None:
+        other = reference_column(col.not_before)
+        rules.append(
+            Rule(
+                f"not_before:{name}",
+                name,
+                f"{c} < {q(other)}",
+                f"{_text(name + ' ')} || {_shown(name)} || {_text(' is before ' + col.not_before + ' ')} "
+                f"|| strftime({q(other)}, '%Y-%m-%d')",
+            )
+        )
+    return rules
+
+
+def _bound(col: Column, value: object) -> str:
+    if col.type == "DATE":
+        return f"DATE {sql_literal(str(value))}"
+    return sql_literal(value)
+
+
+def reference_column(not_before: str) -> str:
+    """Name of the helper column holding ``source.column`` joined through a foreign key."""
+    if "." in not_before:
+        source, _, column = not_before.partition(".")
+        return f"_ref_{source}_{column}"
+    return not_before
+
+
+def key_label(contract: Contract) -> str:
+    return "+".join(contract.primary_key)
+
+
+def table_rules(contract: Contract) -> list[Rule]:
+    """Rules over the whole delivery and the warehouse: keys, references, multi-column business rules."""
+    key = key_label(contract)
+    key_shown = " || '/' || ".join(_shown(k) for k in contract.primary_key)
+    rules = [
+        Rule(
+            f"unique:{key}",
+            contract.primary_key[0],
+            "_dup_rank > 1 AND " + " AND ".join(f"{q(k)} IS NOT NULL" for k in contract.primary_key),
+            f"{_text(key + ' ')} || {key_shown} || {_text(' repeats a key of this delivery (first at ')} "
+            f"|| _first_seen || ')'",
+        )
+    ]
+    if contract.kind == "event":
+        rules.append(
+            Rule(
+                f"unique_across_deliveries:{key}",
+                contract.primary_key[0],
+                "_loaded_before IS NOT NULL",
+                f"{_text(key + ' ')} || {key_shown} || {_text(' was already delivered for ')} "
+                f"|| strftime(_loaded_before, '%Y-%m-%d')",
+            )
+        )
+    for i, fk in enumerate(contract.foreign_keys):
+        col = fk.columns[0]
+        rules.append(
+            Rule(
+                f"foreign_key:{col}",
+                col,
+                " AND ".join(f"{q(c)} IS NOT NULL" for c in fk.columns) + f" AND _fk_{i}_missing",
+                f"{_text(col + ' ')} || {_shown(col)} || {_text(' has no match in ' + fk.references)}",
+            )
+        )
+    for rule in contract.row_rules:
+        rules.append(
+            Rule(
+                f"row_rule:{rule.name}",
+                None,
+                f"NOT coalesce(({rule.sql}), TRUE)",
+                _text(f"row breaks rule: {rule.description}"),
+            )
+        )
+    return rules
+
+
+def all_rules(contract: Contract) -> list[Rule]:
+    rules: list[Rule] = []
+    for col in contract.columns:
+        rules.extend(column_rules(col))
+    rules.extend(table_rules(contract))
+    return rules
+
+
+def check_query(contract: Contract, staged_views: list[str]) -> str:
+    """SQL creating temp table ``_checked``: typed columns, helper columns and the rules each row fails.
+
+    One pass over the delivery: casts, keys within the delivery, keys already delivered (event sources),
+    foreign keys and cross-source date rules against what the warehouse holds up to the business date.
+    Expects parameter ``$as_of_date``.
+    """
+    cols = contract.columns
+    keys = contract.primary_key
+    staged = " UNION ALL ".join(f"SELECT * FROM {q(v)}" for v in staged_views)
+    typed_cols = ", ".join(f"TRY_CAST({raw(c.name)} AS {c.type}) AS {q(c.name)}" for c in cols)
+    key_cols = ", ".join(q(k) for k in keys)
+    joins: list[str] = []
+    extra: list[str] = []
+    if contract.kind == "event":
+        joins.append(
+            f"LEFT JOIN (SELECT {key_cols}, min(_as_of_date) AS _loaded_before FROM raw.{q(contract.name)} "
+            f"WHERE _as_of_date <> $as_of_date GROUP BY ALL) AS prev USING ({key_cols})"
+        )
+        extra.append("prev._loaded_before")
+    from python_tasks.contracts import load_contracts  # local: rules stay importable without the registry
+
+    registry = load_contracts()
+    for i, fk in enumerate(contract.foreign_keys):
+        target = registry[fk.references]
+        on = " AND ".join(
+            f"keyed.{q(c)} = fk_{i}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True)
+        )
+        target_keys = ", ".join(q(t) for t in target.primary_key)
+        joins.append(
+            f"LEFT JOIN (SELECT DISTINCT {target_keys}, TRUE AS _found FROM raw.{q(target.name)} "
+            f"WHERE _as_of_date <= $as_of_date) AS fk_{i} ON {on}"
+        )
+        extra.append(f"fk_{i}._found IS NULL AS _fk_{i}_missing")
+    for j, col in enumerate(c for c in cols if c.not_before and "." in c.not_before):
+        source, _, other = col.not_before.partition(".")
+        fk = next(f for f in contract.foreign_keys if f.references == source)
+        target = registry[source]
+        on = " AND ".join(
+            f"keyed.{q(c)} = ref_{j}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True)
+        )
+        target_keys = ", ".join(q(t) for t in target.primary_key)
+        joins.append(
+            f"LEFT JOIN (SELECT {target_keys}, arg_max({q(other)}, _as_of_date) AS _v FROM raw.{q(source)} "
+            f"WHERE _as_of_date <= $as_of_date GROUP BY ALL) AS ref_{j} ON {on}"
+        )
+        extra.append(f"ref_{j}._v AS {q(reference_column(col.not_before))}")
+    rules = all_rules(contract)
+    is_bad = " OR ".join(f"({r.fails}) IS TRUE" for r in rules)
+    names = ", ".join(f"CASE WHEN ({r.fails}) IS TRUE THEN {sql_literal(r.name)} END" for r in rules)
+    reasons = ", ".join(f"CASE WHEN ({r.fails}) IS TRUE THEN {sql_literal(r.name + ': ')} || ({r.reason}) END" for r in rules)
+    extra_sql = "".join(f", {e}" for e in extra)
+    return f"""
+CREATE OR REPLACE TEMP TABLE _checked AS
+WITH staged AS ({staged}),
+typed AS (SELECT staged.*, {typed_cols} FROM staged),
+keyed AS (
+    SELECT typed.*,
+           row_number() OVER w AS _dup_rank,
+           first_value(_source_file || ' row ' || _row_number) OVER w AS _first_seen
+    FROM typed
+    WINDOW w AS (PARTITION BY {key_cols} ORDER BY _source_file, _row_number)
+),
+joined AS (SELECT keyed.*{extra_sql} FROM keyed {" ".join(joins)}),
+flagged AS (SELECT joined.*, ({is_bad}) AS _is_bad FROM joined)
+SELECT flagged.*,
+       CASE WHEN _is_bad THEN list_filter([{names}], lambda x: x IS NOT NULL) ELSE [] END AS _failed_rules,
+       CASE WHEN _is_bad THEN list_filter([{reasons}], lambda x: x IS NOT NULL) ELSE [] END AS _reasons
+FROM flagged
+"""

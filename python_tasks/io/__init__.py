@@ -1,0 +1,1 @@
+"""Input/output boundaries. ``warehouse`` is the only module that opens DuckDB."""

@@ -1,0 +1,89 @@
+"""The only module that opens the DuckDB warehouse.
+
+DuckDB allows one writing process per file; the Airflow pool serialises writers, and this module makes
+sure every writer sees the same schemas and audit tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from python_tasks.contracts import load_contracts
+from python_tasks.contracts.render import raw_table_ddl
+from python_tasks.settings import get_settings
+
+AUDIT_DDL = (
+    "CREATE SCHEMA IF NOT EXISTS raw",
+    "CREATE SCHEMA IF NOT EXISTS audit",
+    """
+    CREATE TABLE IF NOT EXISTS audit.load_ledger (
+        run_id VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        as_of_date DATE NOT NULL,
+        file_name VARCHAR,
+        landed_path VARCHAR,
+        sha256 VARCHAR,
+        size_bytes BIGINT,
+        rows_in BIGINT NOT NULL,
+        rows_loaded BIGINT NOT NULL,
+        rows_quarantined BIGINT NOT NULL,
+        status VARCHAR NOT NULL,
+        message VARCHAR,
+        started_at TIMESTAMP WITH TIME ZONE NOT NULL,
+        finished_at TIMESTAMP WITH TIME ZONE NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS audit.quarantine (
+        run_id VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        as_of_date DATE NOT NULL,
+        file_name VARCHAR NOT NULL,
+        row_number BIGINT NOT NULL,
+        rule VARCHAR NOT NULL,
+        column_name VARCHAR,
+        value VARCHAR,
+        failed_rules VARCHAR[] NOT NULL,
+        reasons VARCHAR[] NOT NULL,
+        raw_record JSON NOT NULL,
+        quarantined_at TIMESTAMP WITH TIME ZONE NOT NULL
+    )
+    """,
+)
+
+
+def _memory_settings(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    limit = os.environ.get("CLV_DUCKDB_MEMORY_LIMIT", "3GB")
+    con.execute(f"SET memory_limit = '{limit}'")
+    spill = path.parent / ".duckdb_tmp"
+    con.execute(f"SET temp_directory = '{spill.as_posix()}'")
+
+
+@contextmanager
+def connect(path: Path | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (default: the configured one); writers get the schemas created first."""
+    path = path or get_settings().warehouse_path
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"warehouse {path} does not exist yet: run a load first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        if not read_only:
+            _memory_settings(con, path)
+            ensure_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw tables (from the contracts) and the audit tables if they are missing."""
+    for statement in AUDIT_DDL:
+        con.execute(statement)
+    for contract in load_contracts().values():
+        con.execute(raw_table_ddl(contract))

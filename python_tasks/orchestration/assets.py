@@ -1,0 +1,13 @@
+"""Airflow assets shared by the DAGs: one definition, so producer and consumer cannot drift apart.
+
+Imports ``airflow.sdk``; only DAG files import this module.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+#: Emitted by ``clv_external_monthly`` after a new external delivery (macro and industry indicators) has
+#: been loaded; its event extra carries ``as_of_date``. ``clv_daily`` is scheduled on it, so new external
+#: data triggers a recomputation of the latest business date.
+EXTERNAL_INDICATORS = Asset(name="clv_external_indicators", uri="clv://raw/external_indicators")

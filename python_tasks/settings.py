@@ -1,0 +1,48 @@
+"""Where things live, read from the environment.
+
+Standard library only: DAG files import this at parse time, so it must stay cheap.
+Every path can be overridden by an environment variable so that tests, the demo and production each point
+the same code at their own folders.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONTRACTS_DIR = PROJECT_ROOT / "contracts"
+SEEDS_DIR = PROJECT_ROOT / "dbt_project" / "seeds"
+
+#: Airflow pool that serialises every task writing the DuckDB warehouse (DuckDB allows one writer).
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Folders and endpoints of one deployment."""
+
+    home: Path
+    inbox_dir: Path
+    landing_dir: Path
+    warehouse_path: Path
+    external_api_url: str | None
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+
+def get_settings() -> Settings:
+    """Read the settings from the environment now (not at import), so tests can point them elsewhere."""
+    home = Path(os.environ.get("CLV_HOME", PROJECT_ROOT / "var")).resolve()
+    return Settings(
+        home=home,
+        inbox_dir=Path(os.environ.get("CLV_INBOX_DIR", home / "inbox")).resolve(),
+        landing_dir=Path(os.environ.get("CLV_LANDING_DIR", home / "landing")).resolve(),
+        warehouse_path=Path(
+            os.environ.get("CLV_WAREHOUSE_PATH", home / "warehouse" / "clv.duckdb")
+        ).resolve(),
+        external_api_url=os.environ.get("CLV_EXTERNAL_API_URL") or None,
+    )

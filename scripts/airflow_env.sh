@@ -1,0 +1,47 @@
+# shellcheck shell=bash
+# Environment of the embedded Airflow (standalone, SQLite metadata, LocalExecutor), all under the project.
+#
+#   source scripts/airflow_env.sh        # then: bash scripts/airflow_setup.sh; airflow standalone
+#
+# Sourced by the Makefile and the README; it only exports variables. Any variable already set in the
+# environment wins, so a deployment (or CI) can point Airflow elsewhere without editing this file.
+
+_clv_env_src="${BASH_SOURCE[0]:-${(%):-%x}}"
+CLV_PROJECT_ROOT="$(cd "$(dirname "$_clv_env_src")/.." && pwd)"
+unset _clv_env_src
+export CLV_PROJECT_ROOT
+
+# Airflow's own state: metadata DB, logs, generated config, standalone admin password.
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$CLV_PROJECT_ROOT/airflow_home}"
+export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$CLV_PROJECT_ROOT/dags}"
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
+export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
+# The project's virtual environment (uv sync) provides the airflow command.
+if [ -x "$CLV_PROJECT_ROOT/.venv/bin/airflow" ]; then
+  case ":$PATH:" in
+    *":$CLV_PROJECT_ROOT/.venv/bin:"*) ;;
+    *) export PATH="$CLV_PROJECT_ROOT/.venv/bin:$PATH" ;;
+  esac
+fi
+# The project's code (python_tasks) must be importable by the DAG processor and the task processes.
+export PYTHONPATH="$CLV_PROJECT_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+
+# Quiet and fast for a demo on one machine.
+export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
+# SQLite takes one writer: a small number of parallel task processes avoids "database is locked";
+# the warehouse pool has one slot anyway.
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
+# Pick up new or edited DAG files within seconds rather than minutes.
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
+export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL:-30}"
+export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="${AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES:-1}"
+export AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL:-300}"
+# Local UI: every user is an admin (no login page); this is for a single developer's machine only.
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS:-True}"
+export AIRFLOW__API__EXPOSE_CONFIG="${AIRFLOW__API__EXPOSE_CONFIG:-True}"
+export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+export AIRFLOW__LOGGING__COLORED_CONSOLE_LOG="${AIRFLOW__LOGGING__COLORED_CONSOLE_LOG:-False}"
+
+# The pipeline's own folders (inbox, landing, warehouse) default to <project>/var; see python_tasks/settings.py.
+export CLV_HOME="${CLV_HOME:-$CLV_PROJECT_ROOT/var}"
