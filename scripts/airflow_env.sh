@@ -28,7 +28,9 @@ export PYTHONPATH="$CLV_PROJECT_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 # Quiet and fast for a demo on one machine.
 export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
-export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
+# New DAGs start paused (Airflow's default, stated here on purpose): an unpaused DAG would at once run
+# its latest scheduled date, for which the demo may have no deliveries. Unpause or trigger explicitly.
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-True}"
 # SQLite takes one writer: a small number of parallel task processes avoids "database is locked";
 # the warehouse pool has one slot anyway.
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
@@ -41,6 +43,8 @@ export AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__P
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS:-True}"
 export AIRFLOW__API__EXPOSE_CONFIG="${AIRFLOW__API__EXPOSE_CONFIG:-True}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+# Lineage events get a namespace (transport configured with the lineage work; none means no events).
+export AIRFLOW__OPENLINEAGE__NAMESPACE="${AIRFLOW__OPENLINEAGE__NAMESPACE:-clv_warehouse}"
 export AIRFLOW__LOGGING__COLORED_CONSOLE_LOG="${AIRFLOW__LOGGING__COLORED_CONSOLE_LOG:-False}"
 
 # The pipeline's own folders (inbox, landing, warehouse) default to <project>/var; see python_tasks/settings.py.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Prepare the embedded Airflow: migrate the metadata DB and create the warehouse pool. Idempotent; when
-# both are already in place it returns in about a second without starting Airflow.
+# Prepare the embedded Airflow: migrate the metadata DB, create the warehouse pool, and write the DAGs
+# into the DB (so `airflow dags list` and `airflow dags trigger` work before a DAG processor has run).
+# Idempotent, with a fast path: when nothing changed since the last setup it returns at once.
 #
 #   bash scripts/airflow_setup.sh          # sources scripts/airflow_env.sh itself
+#   CLV_AIRFLOW_SETUP_FORCE=1 bash scripts/airflow_setup.sh    # redo every step
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -14,23 +16,51 @@ POOL_SLOTS=1
 POOL_DESCRIPTION="DuckDB allows one writing process: every task that opens the warehouse runs in this pool"
 
 mkdir -p "$AIRFLOW_HOME"
-# The fast path compares a stamp of the installed Airflow version, the metadata DB location and the pool
-# with what the last successful setup wrote; any difference (or a missing DB file) reruns the setup.
+db_stamp="$AIRFLOW_HOME/.clv_setup_db"
+dags_stamp="$AIRFLOW_HOME/.clv_setup_dags"
+[ "${CLV_AIRFLOW_SETUP_FORCE:-0}" = "1" ] && rm -f "$db_stamp" "$dags_stamp"
+
+# 1. Metadata DB and pool: redone when the Airflow version, the DB location or the pool changed, or the
+#    SQLite file is missing.
 airflow_version="$(python -c 'from importlib.metadata import version; print(version("apache-airflow-core"))')"
-stamp_file="$AIRFLOW_HOME/.clv_setup_done"
-stamp="airflow=$airflow_version db=$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN pool=$POOL_NAME:$POOL_SLOTS"
+wanted="airflow=$airflow_version db=$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN pool=$POOL_NAME:$POOL_SLOTS"
 db_file=""
 case "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in
   sqlite:///*) db_file="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN#sqlite:///}" ;;
 esac
-if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] && { [ -z "$db_file" ] || [ -s "$db_file" ]; }; then
-  echo "airflow setup: up to date ($AIRFLOW_HOME)"
-  exit 0
+if [ -f "$db_stamp" ] && [ "$(cat "$db_stamp")" = "$wanted" ] && { [ -z "$db_file" ] || [ -s "$db_file" ]; }; then
+  echo "airflow setup: metadata DB and pool up to date"
+else
+  rm -f "$dags_stamp"
+  echo "airflow setup: migrating the metadata DB ($AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)"
+  airflow db migrate
+  echo "airflow setup: pool $POOL_NAME with $POOL_SLOTS slot"
+  airflow pools set "$POOL_NAME" "$POOL_SLOTS" "$POOL_DESCRIPTION" >/dev/null
+  printf '%s\n' "$wanted" > "$db_stamp"
 fi
 
-echo "airflow setup: migrating the metadata database ($AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)"
-airflow db migrate
-echo "airflow setup: pool $POOL_NAME with $POOL_SLOTS slot"
-airflow pools set "$POOL_NAME" "$POOL_SLOTS" "$POOL_DESCRIPTION" >/dev/null
-printf '%s\n' "$stamp" > "$stamp_file"
-echo "airflow setup: done ($AIRFLOW_HOME)"
+# 2. DAGs in the DB: re-parsed when a DAG file, the orchestration helpers or a raw contract changed.
+if [ -f "$dags_stamp" ] && [ -z "$(find "$AIRFLOW__CORE__DAGS_FOLDER" "$CLV_PROJECT_ROOT/python_tasks/orchestration" \
+      "$CLV_PROJECT_ROOT/contracts/raw" -newer "$dags_stamp" -print -quit 2>/dev/null)" ]; then
+  echo "airflow setup: DAGs up to date"
+else
+  echo "airflow setup: parsing the DAGs into the metadata DB"
+  airflow dags reserialize
+  # Import errors of DAG files that still exist (the DB keeps errors of deleted files until a DAG
+  # processor has run).
+  errors="$({ airflow dags list-import-errors -o json 2>/dev/null || true; } | python -c '
+import json, os, sys
+lines = [line for line in sys.stdin if line.startswith("[")]
+for error in json.loads(lines[-1]) if lines else []:
+    path = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], error["filepath"])
+    if os.path.exists(path):
+        print(path + ":", error["error"], sep="\n")
+')"
+  if [ -n "$errors" ]; then
+    echo "airflow setup: DAG import errors:" >&2
+    echo "$errors" >&2
+    exit 1
+  fi
+  touch "$dags_stamp"
+fi
+echo "airflow setup: done (AIRFLOW_HOME=$AIRFLOW_HOME)"

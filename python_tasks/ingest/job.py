@@ -34,7 +34,7 @@ def ingest_source(source: str, as_of_date: str | date, run_id: str, *, force: bo
         source, day, result.status, result.rows_in, result.rows_loaded, result.rows_quarantined,
     )
     for outcome in result.files:
-        if outcome.message:
+        if outcome.message and outcome.status != "unchanged":
             log.warning("%s: %s", outcome.file_name, outcome.message)
     return result.as_dict()
 

@@ -194,7 +194,8 @@ def load_delivery(
         views.append(staged.table)
         warnings[lf.name] = staged.warnings
 
-    con.execute(check_query(contract, views), {"as_of_date": as_of_date})
+    query = check_query(contract, views)
+    con.execute(query, {"as_of_date": as_of_date} if "$as_of_date" in query else {})
     counts = dict(
         (name, (total, bad))
         for name, total, bad in con.execute(

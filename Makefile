@@ -1,0 +1,46 @@
+# One entry point. On a fresh machine:   make demo   (set up + run the warehouse)   and   make test
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+SCALE ?= M
+DEMO_FIRST_DATE ?= 2026-11-20
+DEMO_DAYS ?= 3
+
+.PHONY: setup demo test test-all lint bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+## setup: install the locked environment (uv, from uv.lock) and prepare the embedded Airflow
+setup: $(VENV)/.synced
+	source scripts/airflow_env.sh && bash scripts/airflow_setup.sh
+
+## demo: generate S-scale sample data and run the daily DAG through Airflow for a few business dates
+demo: setup
+	DEMO_FIRST_DATE=$(DEMO_FIRST_DATE) DEMO_DAYS=$(DEMO_DAYS) bash scripts/demo.sh
+
+## test: the CI suite (everything but the slow, on-demand tests)
+test: $(VENV)/.synced
+	$(VENV)/bin/python -m pytest -m "not slow" -q
+
+## test-all: including the slow tests
+test-all: $(VENV)/.synced
+	$(VENV)/bin/python -m pytest -q
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check python_tasks dags tests benchmarks
+
+## bench: ingestion benchmark at SCALE (S, M or L) against a bare DuckDB read of the same files
+bench: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.ingest --scale $(SCALE)
+
+clean:
+	rm -rf var airflow_home

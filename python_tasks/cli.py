@@ -1,0 +1,169 @@
+"""Command line: generate sample data, run a business date outside Airflow, show the warehouse status.
+
+``python -m python_tasks --help`` (or the ``clv`` console script). Heavy imports happen inside commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from python_tasks.settings import get_settings
+
+
+def _date(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from python_tasks.sample_data.generate import generate
+
+    inbox = Path(args.inbox) if args.inbox else get_settings().inbox_dir
+    faults = [f for f in (args.inject or "").split(",") if f]
+    summary = generate(
+        inbox,
+        scale=args.scale,
+        seed=args.seed,
+        first_date=args.first_date,
+        days=args.days,
+        history_years=args.history_years,
+        faults=faults or None,
+        fault_date=args.fault_date,
+        clients=args.clients,
+        progress=not args.quiet,
+        overwrite=True,
+    )
+    print(f"generated into {inbox}: {summary}" if args.quiet else f"generated into {inbox}")
+    return 0
+
+
+def business_dates(first: date, last: date | None) -> list[date]:
+    last = last or first
+    if last < first:
+        raise SystemExit(f"--to {last} is before --date {first}")
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Same functions as the DAG's tasks, in the same dependency order."""
+    from rich.console import Console
+
+    from python_tasks.ingest.job import ingest_source, summarise_run
+    from python_tasks.orchestration.sources import external_sources, internal_sources
+
+    console = Console()
+    sources = args.sources.split(",") if args.sources else internal_sources()
+    if args.with_external and not args.sources:
+        sources = external_sources() + sources
+    for day in business_dates(args.date, args.to):
+        run_id = f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        with console.status(f"{day}: ingesting {len(sources)} sources") as status:
+            for source in sources:
+                status.update(f"{day}: ingesting {source}")
+                result = ingest_source(source, day, run_id, force=args.force)
+                console.print(
+                    f"{day} {source:<22} {result['status']:<10} in {result['rows_in']:>9,}  "
+                    f"loaded {result['rows_loaded']:>9,}  quarantined {result['rows_quarantined']:>7,}"
+                )
+        summarise_run(day, run_id)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from python_tasks.contracts import load_order
+    from python_tasks.ingest.status import quarantine_by_rule, recent_runs, source_status
+    from python_tasks.io import warehouse
+
+    settings = get_settings()
+    console = Console()
+    if not settings.warehouse_path.exists():
+        console.print(f"No warehouse at {settings.warehouse_path} yet: run `make demo` or `python -m python_tasks run`.")
+        return 1
+    with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+        table = Table(title=f"Raw partitions in {settings.warehouse_path}")
+        for col in ("source", "partitions", "first date", "last date", "rows", "quarantined", "last load"):
+            table.add_column(col, justify="right" if col in ("partitions", "rows", "quarantined") else "left")
+        for s in source_status(con, load_order()):
+            table.add_row(
+                s.source, str(s.partitions), s.first_date or "-", s.last_date or "-", f"{s.rows:,}", f"{s.quarantined:,}",
+                s.last_status or "-",
+            )
+        console.print(table)
+        runs = Table(title="Recent runs")
+        for col in ("run id", "business date", "sources", "loaded", "quarantined", "rejected files", "finished (UTC)"):
+            runs.add_column(col)
+        for run_id, d, n, loaded, quarantined, rejected, finished in recent_runs(con):
+            runs.add_row(run_id, str(d), str(n), f"{loaded:,}", f"{quarantined:,}", str(rejected), f"{finished:%Y-%m-%d %H:%M:%S}")
+        console.print(runs)
+        rules = Table(title="Quarantine by rule")
+        for col in ("source", "rule", "rows"):
+            rules.add_column(col)
+        for source, rule, n in quarantine_by_rule(con):
+            rules.add_row(source, rule, f"{n:,}")
+        console.print(rules)
+    return 0
+
+
+def cmd_serve_api(args: argparse.Namespace) -> int:
+    from python_tasks.sample_data.api_server import serve
+
+    root = Path(args.root) if args.root else get_settings().inbox_dir / "_api"
+    server, thread = serve(root, host=args.host, port=args.port)
+    print(f"serving external data from {root} at http://{args.host}:{server.server_address[1]}", flush=True)
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m python_tasks", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write deterministic sample deliveries into the inbox")
+    gen.add_argument("--scale", choices=["S", "M", "L"], default="S")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--first-date", type=_date, required=True, help="business date of the initial history load")
+    gen.add_argument("--days", type=int, default=3, help="daily delta deliveries after the first date")
+    gen.add_argument("--history-years", type=int, default=5)
+    gen.add_argument("--clients", type=int, help="override the preset's client count")
+    gen.add_argument("--inject", help="comma-separated fault classes to inject (see docs/ingestion.md)")
+    gen.add_argument("--fault-date", type=_date, help="delivery date the faults go into (default: first date)")
+    gen.add_argument("--inbox", help="target folder (default: the configured inbox)")
+    gen.add_argument("--quiet", action="store_true")
+    gen.set_defaults(func=cmd_generate)
+
+    run = sub.add_parser("run", help="ingest one business date (or a range) outside Airflow")
+    run.add_argument("--date", type=_date, required=True)
+    run.add_argument("--to", type=_date, help="last business date of a range (inclusive)")
+    run.add_argument("--sources", help="comma-separated subset of sources (default: all internal sources)")
+    run.add_argument("--with-external", action="store_true", help="also fetch the external API sources")
+    run.add_argument("--force", action="store_true", help="reload even when the delivery is unchanged")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="partitions loaded, recent runs, quarantine counts")
+    status.set_defaults(func=cmd_status)
+
+    api = sub.add_parser("serve-api", help="serve the generated external data as the vendor's JSON API")
+    api.add_argument("--root", help="folder of the generated API payloads (default: <inbox>/_api)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8765)
+    api.set_defaults(func=cmd_serve_api)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
