@@ -83,7 +83,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = get_settings()
     console = Console()
     if not settings.warehouse_path.exists():
-        console.print(f"No warehouse at {settings.warehouse_path} yet: run `make demo` or `python -m python_tasks run`.")
+        console.print(
+            f"No warehouse at {settings.warehouse_path} yet: run `make demo` or `python -m python_tasks run`."
+        )
         return 1
     with warehouse.connect(settings.warehouse_path, read_only=True) as con:
         table = Table(title=f"Raw partitions in {settings.warehouse_path}")
@@ -91,7 +93,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             table.add_column(col, justify="right" if col in ("partitions", "rows", "quarantined") else "left")
         for s in source_status(con, load_order()):
             table.add_row(
-                s.source, str(s.partitions), s.first_date or "-", s.last_date or "-", f"{s.rows:,}", f"{s.quarantined:,}",
+                s.source,
+                str(s.partitions),
+                s.first_date or "-",
+                s.last_date or "-",
+                f"{s.rows:,}",
+                f"{s.quarantined:,}",
                 s.last_status or "-",
             )
         console.print(table)
@@ -99,7 +106,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         for col in ("run id", "business date", "sources", "loaded", "quarantined", "rejected files", "finished (UTC)"):
             runs.add_column(col)
         for run_id, d, n, loaded, quarantined, rejected, finished in recent_runs(con):
-            runs.add_row(run_id, str(d), str(n), f"{loaded:,}", f"{quarantined:,}", str(rejected), f"{finished:%Y-%m-%d %H:%M:%S}")
+            runs.add_row(
+                run_id,
+                str(d),
+                str(n),
+                f"{loaded:,}",
+                f"{quarantined:,}",
+                str(rejected),
+                f"{finished:%Y-%m-%d %H:%M:%S}",
+            )
         console.print(runs)
         rules = Table(title="Quarantine by rule")
         for col in ("source", "rule", "rows"):

@@ -41,8 +41,6 @@ def get_settings() -> Settings:
         home=home,
         inbox_dir=Path(os.environ.get("CLV_INBOX_DIR", home / "inbox")).resolve(),
         landing_dir=Path(os.environ.get("CLV_LANDING_DIR", home / "landing")).resolve(),
-        warehouse_path=Path(
-            os.environ.get("CLV_WAREHOUSE_PATH", home / "warehouse" / "clv.duckdb")
-        ).resolve(),
+        warehouse_path=Path(os.environ.get("CLV_WAREHOUSE_PATH", home / "warehouse" / "clv.duckdb")).resolve(),
         external_api_url=os.environ.get("CLV_EXTERNAL_API_URL") or None,
     )

@@ -15,7 +15,16 @@ POOL_NAME="duckdb_warehouse"   # python_tasks.settings.WAREHOUSE_POOL
 POOL_SLOTS=1
 POOL_DESCRIPTION="DuckDB allows one writing process: every task that opens the warehouse runs in this pool"
 
-mkdir -p "$AIRFLOW_HOME"
+mkdir -p "$AIRFLOW_HOME/logs"
+setup_log="$AIRFLOW_HOME/logs/setup.log"
+# Run an Airflow command with its output in the setup log; show the log if the command fails.
+quietly() {
+  if ! "$@" >>"$setup_log" 2>&1; then
+    echo "airflow setup: '$*' failed; its output (from $setup_log):" >&2
+    tail -n 60 "$setup_log" >&2
+    exit 1
+  fi
+}
 db_stamp="$AIRFLOW_HOME/.clv_setup_db"
 dags_stamp="$AIRFLOW_HOME/.clv_setup_dags"
 [ "${CLV_AIRFLOW_SETUP_FORCE:-0}" = "1" ] && rm -f "$db_stamp" "$dags_stamp"
@@ -33,9 +42,10 @@ if [ -f "$db_stamp" ] && [ "$(cat "$db_stamp")" = "$wanted" ] && { [ -z "$db_fil
 else
   rm -f "$dags_stamp"
   echo "airflow setup: migrating the metadata DB ($AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)"
-  airflow db migrate
+  : >"$setup_log"
+  quietly airflow db migrate
   echo "airflow setup: pool $POOL_NAME with $POOL_SLOTS slot"
-  airflow pools set "$POOL_NAME" "$POOL_SLOTS" "$POOL_DESCRIPTION" >/dev/null
+  quietly airflow pools set "$POOL_NAME" "$POOL_SLOTS" "$POOL_DESCRIPTION"
   printf '%s\n' "$wanted" > "$db_stamp"
 fi
 
@@ -45,7 +55,7 @@ if [ -f "$dags_stamp" ] && [ -z "$(find "$AIRFLOW__CORE__DAGS_FOLDER" "$CLV_PROJ
   echo "airflow setup: DAGs up to date"
 else
   echo "airflow setup: parsing the DAGs into the metadata DB"
-  airflow dags reserialize
+  quietly airflow dags reserialize
   # Import errors of DAG files that still exist (the DB keeps errors of deleted files until a DAG
   # processor has run).
   errors="$({ airflow dags list-import-errors -o json 2>/dev/null || true; } | python -c '

@@ -33,10 +33,7 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
 @cache
 def sections() -> dict[str, tuple[str, str]]:
     """Section letter -> (Chinese name, English name), in code order."""
-    return {
-        row["section_code"]: (row["section_name_zh"], row["section_name_en"])
-        for row in _read_rows(SECTIONS_CSV)
-    }
+    return {row["section_code"]: (row["section_name_zh"], row["section_name_en"]) for row in _read_rows(SECTIONS_CSV)}
 
 
 @cache

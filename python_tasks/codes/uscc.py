@@ -119,8 +119,7 @@ def duckdb_macro_sql() -> str:
     charset_re = CHARSET_REGEX_CLASS
     depts = ", ".join(f"'{d}'" for d in DEPARTMENTS)
     terms = "\n            + ".join(
-        f"(instr('{CHARSET}', substr(code, {pos}, 1)) - 1) * {weight}"
-        for pos, weight in enumerate(WEIGHTS, start=1)
+        f"(instr('{CHARSET}', substr(code, {pos}, 1)) - 1) * {weight}" for pos, weight in enumerate(WEIGHTS, start=1)
     )
     return f"""CREATE OR REPLACE MACRO uscc_is_valid(code) AS
 CASE

@@ -33,16 +33,12 @@ def load_contracts(directory: Path = RAW_CONTRACTS_DIR) -> dict[str, Contract]:
             if target is None:
                 raise ValueError(f"{contract.name}: foreign key references unknown source {fk.references!r}")
             if len(fk.columns) != len(target.primary_key):
-                raise ValueError(
-                    f"{contract.name}: foreign key {fk.columns} does not match {target.name}'s key"
-                )
+                raise ValueError(f"{contract.name}: foreign key {fk.columns} does not match {target.name}'s key")
         for col in contract.columns:
             if col.not_before and "." in col.not_before:
                 source, _, column = col.not_before.partition(".")
                 if source not in contracts or column not in contracts[source].column_names:
-                    raise ValueError(
-                        f"{contract.name}.{col.name}: not_before names unknown {col.not_before!r}"
-                    )
+                    raise ValueError(f"{contract.name}.{col.name}: not_before names unknown {col.not_before!r}")
                 if not any(fk.references == source for fk in contract.foreign_keys):
                     raise ValueError(f"{contract.name}.{col.name}: no foreign key leads to {source!r}")
     return contracts

@@ -33,9 +33,7 @@ class Column(_Strict):
     description: str
     nullable: bool = True
     pii: PiiClass
-    required: bool = Field(
-        True, description="False: the column may be absent from a delivery (loaded as null)."
-    )
+    required: bool = Field(True, description="False: the column may be absent from a delivery (loaded as null).")
     allowed_values: list[str] | None = None
     min: float | date | None = None
     max: float | date | None = None
@@ -114,9 +112,7 @@ class Contract(_Strict):
                     raise ValueError(f"{self.name}: foreign key column {col!r} is not declared")
         for col in self.columns:
             if col.not_before and "." not in col.not_before and col.not_before not in known:
-                raise ValueError(
-                    f"{self.name}.{col.name}: not_before names unknown column {col.not_before!r}"
-                )
+                raise ValueError(f"{self.name}.{col.name}: not_before names unknown column {col.not_before!r}")
         return self
 
     def column(self, name: str) -> Column:

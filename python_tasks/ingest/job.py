@@ -31,7 +31,12 @@ def ingest_source(source: str, as_of_date: str | date, run_id: str, *, force: bo
         result = load_delivery(con, contract, day, files, run_id, work_dir, force=force)
     log.info(
         "%s %s: %s — rows in %d, loaded %d, quarantined %d",
-        source, day, result.status, result.rows_in, result.rows_loaded, result.rows_quarantined,
+        source,
+        day,
+        result.status,
+        result.rows_in,
+        result.rows_loaded,
+        result.rows_quarantined,
     )
     for outcome in result.files:
         if outcome.message and outcome.status != "unchanged":

@@ -82,7 +82,9 @@ def land_from_inbox(settings: Settings, contract: Contract, as_of_date: date) ->
     target.mkdir(parents=True, exist_ok=True)
     entries = sorted(p for p in source_dir.iterdir() if not p.name.startswith("."))
     if not entries:
-        raise DeliveryError(source_dir, f"delivery folder of {contract.name} for {as_of_date} is empty", rule="file:missing")
+        raise DeliveryError(
+            source_dir, f"delivery folder of {contract.name} for {as_of_date} is empty", rule="file:missing"
+        )
     landed: list[LandedFile] = []
     for entry in entries:
         resolved = entry.resolve()
@@ -102,7 +104,9 @@ def land_from_inbox(settings: Settings, contract: Contract, as_of_date: date) ->
 def land_from_api(settings: Settings, contract: Contract, as_of_date: date, *, attempts: int = 3) -> list[LandedFile]:
     """Fetch ``GET <api>/v1/<source>?as_of_date=D`` and land the payload as one JSON file."""
     if not settings.external_api_url:
-        raise DeliveryError(contract.name, "CLV_EXTERNAL_API_URL is not set; cannot fetch external data", rule="file:missing")
+        raise DeliveryError(
+            contract.name, "CLV_EXTERNAL_API_URL is not set; cannot fetch external data", rule="file:missing"
+        )
     query = urllib.parse.urlencode({"as_of_date": as_of_date.isoformat()})
     url = f"{settings.external_api_url.rstrip('/')}/v1/{urllib.parse.quote(contract.name)}?{query}"
     body = _fetch(url, attempts)

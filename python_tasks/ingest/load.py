@@ -116,7 +116,9 @@ def _duplicate_of(con: duckdb.DuckDBPyConnection, contract: Contract, as_of_date
     return f"identical to {row[0]} already loaded for {row[1]} (run {row[2]})"
 
 
-def _is_unchanged(con: duckdb.DuckDBPyConnection, contract: Contract, as_of_date: date, files: list[LandedFile]) -> bool:
+def _is_unchanged(
+    con: duckdb.DuckDBPyConnection, contract: Contract, as_of_date: date, files: list[LandedFile]
+) -> bool:
     """True when D was loaded from exactly these bytes and the partition still holds what was loaded."""
     last = con.execute(
         "SELECT run_id FROM audit.load_ledger WHERE source = $s AND as_of_date = $d AND status IN ('loaded', 'unchanged') "
@@ -158,7 +160,9 @@ def load_delivery(
         if duplicate:
             log.warning("%s: duplicate delivery, not loaded again: %s", lf.path, duplicate)
             result.files.append(
-                FileOutcome(lf.name, lf.sha256, lf.size_bytes, status="duplicate", message=f"duplicate delivery: {duplicate}")
+                FileOutcome(
+                    lf.name, lf.sha256, lf.size_bytes, status="duplicate", message=f"duplicate delivery: {duplicate}"
+                )
             )
         else:
             fresh.append(lf)
@@ -176,7 +180,14 @@ def load_delivery(
                 {"s": contract.name, "d": as_of_date, "f": lf.name, "sha": lf.sha256},
             ).fetchone()
             result.files.append(
-                FileOutcome(lf.name, lf.sha256, lf.size_bytes, *prior, status="unchanged", message="identical to the loaded delivery")
+                FileOutcome(
+                    lf.name,
+                    lf.sha256,
+                    lf.size_bytes,
+                    *prior,
+                    status="unchanged",
+                    message="identical to the loaded delivery",
+                )
             )
         _write_ledger(con, contract, as_of_date, run_id, landed, result.files, started)
         return result
@@ -217,7 +228,9 @@ def load_delivery(
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM {raw_table_name(contract)} WHERE _as_of_date = $d", {"d": as_of_date})
-        con.execute("DELETE FROM audit.quarantine WHERE source = $s AND as_of_date = $d", {"s": contract.name, "d": as_of_date})
+        con.execute(
+            "DELETE FROM audit.quarantine WHERE source = $s AND as_of_date = $d", {"s": contract.name, "d": as_of_date}
+        )
         con.execute(
             f"INSERT INTO {raw_table_name(contract)} SELECT {typed}, $d, _source_file, _row_number, $run, $at "
             "FROM _checked WHERE NOT _is_bad ORDER BY _source_file, _row_number",
@@ -234,11 +247,18 @@ def load_delivery(
             """,
             params,
         )
-        loaded = con.execute(f"SELECT count(*) FROM {raw_table_name(contract)} WHERE _as_of_date = $d", {"d": as_of_date}).fetchone()[0]
-        quarantined = con.execute(
-            "SELECT count(*) FROM audit.quarantine WHERE source = $s AND as_of_date = $d", {"s": contract.name, "d": as_of_date}
+        loaded = con.execute(
+            f"SELECT count(*) FROM {raw_table_name(contract)} WHERE _as_of_date = $d", {"d": as_of_date}
         ).fetchone()[0]
-        if loaded != result.rows_loaded or quarantined != result.rows_quarantined or result.rows_in != loaded + quarantined:
+        quarantined = con.execute(
+            "SELECT count(*) FROM audit.quarantine WHERE source = $s AND as_of_date = $d",
+            {"s": contract.name, "d": as_of_date},
+        ).fetchone()[0]
+        if (
+            loaded != result.rows_loaded
+            or quarantined != result.rows_quarantined
+            or result.rows_in != loaded + quarantined
+        ):
             raise RuntimeError(
                 f"{contract.name} {as_of_date}: reconciliation failed: rows in {result.rows_in}, loaded {loaded}, "
                 f"quarantined {quarantined}"

@@ -126,9 +126,7 @@ def _read_header(path: Path, display: Path, delimiter: str) -> list[str]:
     with path.open("r", encoding="utf-8", newline="") as fh:
         first = fh.readline()
     if not first.strip():
-        raise DeliveryError(
-            display, "the first line is empty; expected the header row", rule="file:header", line=1
-        )
+        raise DeliveryError(display, "the first line is empty; expected the header row", rule="file:header", line=1)
     header = next(csv.reader([first.rstrip("\r\n").lstrip("\ufeff")], delimiter=delimiter))
     return [h.strip() for h in header]
 
@@ -147,9 +145,7 @@ def _check_header(contract: Contract, header: list[str], display: Path, delimite
                 )
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
-        raise DeliveryError(
-            display, f"header repeats column(s) {', '.join(duplicates)}", rule="file:header", line=1
-        )
+        raise DeliveryError(display, f"header repeats column(s) {', '.join(duplicates)}", rule="file:header", line=1)
     required_missing = [c.name for c in contract.columns if c.required and c.name not in header]
     extra = [h for h in header if h not in expected]
     if required_missing:
@@ -223,13 +219,9 @@ def _csv_error(path: Path, exc: duckdb.Error, readable: Path) -> DeliveryError:
         total_lines = _count_lines(readable)
         is_last = line is not None and line >= total_lines
         problem = "truncated: the last row is incomplete" if is_last else "row has the wrong number of fields"
-        return DeliveryError(
-            path, problem + detail, rule="file:truncated" if is_last else "file:malformed", line=line
-        )
+        return DeliveryError(path, problem + detail, rule="file:truncated" if is_last else "file:malformed", line=line)
     if "unterminated quote" in text.lower() or "quote" in text.lower():
-        return DeliveryError(
-            path, "unterminated quoted field (truncated file?)", rule="file:truncated", line=line
-        )
+        return DeliveryError(path, "unterminated quoted field (truncated file?)", rule="file:truncated", line=line)
     first = text.splitlines()[0] if text else type(exc).__name__
     return DeliveryError(path, f"unreadable CSV: {first}", rule="file:unreadable", line=line)
 
@@ -268,9 +260,7 @@ def narrowing(contract_type: str, file_type: str) -> str | None:
     dw, dg = _DECIMAL.fullmatch(want), _DECIMAL.fullmatch(got)
     if dw:
         scale = int(dw.group(2))
-        if dg and (
-            int(dg.group(2)) < scale or int(dg.group(1)) - int(dg.group(2)) < int(dw.group(1)) - scale
-        ):
+        if dg and (int(dg.group(2)) < scale or int(dg.group(1)) - int(dg.group(2)) < int(dw.group(1)) - scale):
             return f"narrowed from {contract_type} to {file_type}"
         if got in _INTEGER_WIDTH and scale > 0:
             return f"narrowed from {contract_type} to {file_type} (cents lost)"
@@ -289,9 +279,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, contract: Contract, path: Pat
         described = con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}).fetchall()
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
-        raise DeliveryError(
-            path, f"unreadable Parquet file (truncated?): {first}", rule="file:unreadable"
-        ) from None
+        raise DeliveryError(path, f"unreadable Parquet file (truncated?): {first}", rule="file:unreadable") from None
     file_types = {row[0]: row[1] for row in described}
     header = list(file_types)
     names = _check_header(contract, header, path, ",")
@@ -299,9 +287,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, contract: Contract, path: Pat
         if col.name in file_types and (why := narrowing(col.type, file_types[col.name])):
             raise DeliveryError(path, f"column {col.name} {why}", rule="file:schema")
     selected = ", ".join(
-        f"CAST({q(h)} AS VARCHAR) AS {q(n)}"
-        for h, n in zip(header, names, strict=True)
-        if not n.startswith("_extra_")
+        f"CAST({q(h)} AS VARCHAR) AS {q(n)}" for h, n in zip(header, names, strict=True) if not n.startswith("_extra_")
     )
     try:
         con.execute(
@@ -310,9 +296,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, contract: Contract, path: Pat
         )
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
-        raise DeliveryError(
-            path, f"unreadable Parquet file (truncated?): {first}", rule="file:unreadable"
-        ) from None
+        raise DeliveryError(path, f"unreadable Parquet file (truncated?): {first}", rule="file:unreadable") from None
     kept = [n for n in names if not n.startswith("_extra_")]
     return _standardise(con, contract, path, table, kept, warnings=_extra_warning(header, contract))
 
@@ -343,14 +327,10 @@ def _stage_json(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, 
         _check_header(contract, keys, path, ",")
     present = [c for c in contract.column_names if c in keys or not records]
     arrays = {
-        name: pa.array(
-            [None if r.get(name) is None else _json_text(r.get(name)) for r in records], type=pa.string()
-        )
+        name: pa.array([None if r.get(name) is None else _json_text(r.get(name)) for r in records], type=pa.string())
         for name in present
     }
-    arrow_table = (
-        pa.table(arrays) if arrays else pa.table({contract.column_names[0]: pa.array([], pa.string())})
-    )
+    arrow_table = pa.table(arrays) if arrays else pa.table({contract.column_names[0]: pa.array([], pa.string())})
     con.register("_json_records", arrow_table)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {q(table + '_file')} AS SELECT * FROM _json_records")

@@ -248,9 +248,7 @@ def check_query(contract: Contract, staged_views: list[str]) -> str:
     registry = load_contracts()
     for i, fk in enumerate(contract.foreign_keys):
         target = registry[fk.references]
-        on = " AND ".join(
-            f"keyed.{q(c)} = fk_{i}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True)
-        )
+        on = " AND ".join(f"keyed.{q(c)} = fk_{i}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
         target_keys = ", ".join(q(t) for t in target.primary_key)
         joins.append(
             f"LEFT JOIN (SELECT DISTINCT {target_keys}, TRUE AS _found FROM raw.{q(target.name)} "
@@ -261,9 +259,7 @@ def check_query(contract: Contract, staged_views: list[str]) -> str:
         source, _, other = col.not_before.partition(".")
         fk = next(f for f in contract.foreign_keys if f.references == source)
         target = registry[source]
-        on = " AND ".join(
-            f"keyed.{q(c)} = ref_{j}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True)
-        )
+        on = " AND ".join(f"keyed.{q(c)} = ref_{j}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
         target_keys = ", ".join(q(t) for t in target.primary_key)
         joins.append(
             f"LEFT JOIN (SELECT {target_keys}, arg_max({q(other)}, _as_of_date) AS _v FROM raw.{q(source)} "
@@ -273,7 +269,9 @@ def check_query(contract: Contract, staged_views: list[str]) -> str:
     rules = all_rules(contract)
     is_bad = " OR ".join(f"({r.fails}) IS TRUE" for r in rules)
     names = ", ".join(f"CASE WHEN ({r.fails}) IS TRUE THEN {sql_literal(r.name)} END" for r in rules)
-    reasons = ", ".join(f"CASE WHEN ({r.fails}) IS TRUE THEN {sql_literal(r.name + ': ')} || ({r.reason}) END" for r in rules)
+    reasons = ", ".join(
+        f"CASE WHEN ({r.fails}) IS TRUE THEN {sql_literal(r.name + ': ')} || ({r.reason}) END" for r in rules
+    )
     extra_sql = "".join(f", {e}" for e in extra)
     return f"""
 CREATE OR REPLACE TEMP TABLE _checked AS

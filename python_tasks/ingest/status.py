@@ -26,7 +26,9 @@ def source_status(con: duckdb.DuckDBPyConnection, sources: list[str]) -> list[So
         parts, first, last, rows = con.execute(
             f'SELECT count(DISTINCT _as_of_date), min(_as_of_date), max(_as_of_date), count(*) FROM raw."{source}"'
         ).fetchone()
-        quarantined = con.execute("SELECT count(*) FROM audit.quarantine WHERE source = $s", {"s": source}).fetchone()[0]
+        quarantined = con.execute("SELECT count(*) FROM audit.quarantine WHERE source = $s", {"s": source}).fetchone()[
+            0
+        ]
         last_run = con.execute(
             "SELECT status, run_id FROM audit.load_ledger WHERE source = $s ORDER BY finished_at DESC LIMIT 1",
             {"s": source},

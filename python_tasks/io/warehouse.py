@@ -54,6 +54,27 @@ AUDIT_DDL = (
         quarantined_at TIMESTAMP WITH TIME ZONE NOT NULL
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS audit.dq_results (
+        run_id VARCHAR NOT NULL,
+        as_of_date DATE NOT NULL,
+        gate VARCHAR NOT NULL,
+        suite VARCHAR NOT NULL,
+        expectation_type VARCHAR NOT NULL,
+        column_name VARCHAR,
+        kwargs JSON NOT NULL,
+        contract_rule VARCHAR,
+        severity VARCHAR NOT NULL,
+        success BOOLEAN NOT NULL,
+        observed_value VARCHAR,
+        element_count BIGINT,
+        unexpected_count BIGINT,
+        unexpected_percent DOUBLE,
+        unexpected_sample JSON,
+        exception VARCHAR,
+        evaluated_at TIMESTAMP WITH TIME ZONE NOT NULL
+    )
+    """,
 )
 
 

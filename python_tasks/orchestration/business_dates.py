@@ -29,9 +29,7 @@ def business_date_of_run(dag_run: object) -> str:
     logical_date = getattr(dag_run, "logical_date", None)
     run_after = getattr(dag_run, "run_after", None)
     if logical_date is None and run_after is None:
-        raise ValueError(
-            "the dag run has neither a logical date nor run_after; cannot tell its business date"
-        )
+        raise ValueError("the dag run has neither a logical date nor run_after; cannot tell its business date")
     return business_date(logical_date, run_after).isoformat()  # type: ignore[arg-type]
 
 

@@ -50,9 +50,7 @@ def read_sources(directory: Path = RAW_CONTRACTS_DIR) -> dict[str, SourceInfo]:
         if name != path.stem or not delivery_format:
             raise ValueError(f"contract {path}: needs name: {path.stem} and delivery.format")
         references = tuple(
-            dict.fromkeys(
-                fk["references"] for fk in raw.get("foreign_keys") or [] if fk["references"] != name
-            )
+            dict.fromkeys(fk["references"] for fk in raw.get("foreign_keys") or [] if fk["references"] != name)
         )
         found[name] = SourceInfo(name=name, delivery_format=delivery_format, references=references)
     for info in found.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 import pytest
-from conftest import D0, D1, client_row, facility_row, repayment_row
+from deliveries import D0, D1, client_row, facility_row, repayment_row
 
 from python_tasks.contracts import load_contract
 from python_tasks.ingest.job import ingest_source
@@ -27,7 +27,7 @@ def _quarantine(source: str) -> list[tuple]:
 
 
 def _assert_reconciles(source: str) -> None:
-    (rows_in, loaded, quarantined), = _query(
+    ((rows_in, loaded, quarantined),) = _query(
         "SELECT sum(rows_in), sum(rows_loaded), sum(rows_quarantined) FROM audit.load_ledger "
         "WHERE source = $s AND status = 'loaded' AND run_id = (SELECT run_id FROM audit.load_ledger WHERE source = $s "
         "ORDER BY finished_at DESC LIMIT 1)",
@@ -82,8 +82,18 @@ def test_gbk_declared_file_in_utf8_is_rejected(inbox):
 
 def test_utf8_declared_file_with_gbk_bytes_names_the_line(inbox, loaded_clients):
     loaded_clients()
-    rows = [{"interaction_id": f"I{i}", "client_id": "C000000001", "interaction_date": "2026-11-20", "channel": "visit",
-             "interaction_type": "relationship_review", "relationship_manager_id": "RM0001", "outcome": "好"} for i in range(3)]
+    rows = [
+        {
+            "interaction_id": f"I{i}",
+            "client_id": "C000000001",
+            "interaction_date": "2026-11-20",
+            "channel": "visit",
+            "interaction_type": "relationship_review",
+            "relationship_manager_id": "RM0001",
+            "outcome": "好",
+        }
+        for i in range(3)
+    ]
     inbox.csv("crm_interactions", D0, rows, encoding="gbk")
     error = _rejected("crm_interactions")
     assert error.rule == "file:encoding" and error.line == 2 and "not valid UTF-8" in str(error)
@@ -135,10 +145,15 @@ def test_narrowed_parquet_column_is_rejected(inbox, loaded_clients):
     fields = [(c.name, pa.int32() if c.name == "limit_cny" else None) for c in contract.columns]
     import decimal
 
-    from conftest import parquet_bytes
+    from deliveries import parquet_bytes
 
-    types = {"VARCHAR": pa.string(), "DATE": pa.date32(), "DOUBLE": pa.float64(), "INTEGER": pa.int32(),
-             "DECIMAL(18,2)": pa.decimal128(18, 2)}
+    types = {
+        "VARCHAR": pa.string(),
+        "DATE": pa.date32(),
+        "DOUBLE": pa.float64(),
+        "INTEGER": pa.int32(),
+        "DECIMAL(18,2)": pa.decimal128(18, 2),
+    }
     schema = pa.schema([(n, t or types[contract.column(n).type]) for n, t in fields])
     row = facility_row(1, limit_cny=1000000)
     row["drawn_balance_cny"] = decimal.Decimal("1.00")
@@ -221,8 +236,11 @@ def test_negative_amount_and_future_date_in_repayments(inbox, loaded_clients):
     loaded_clients()
     inbox.facilities(D0, [facility_row(1)])
     ingest_source("facilities", D0, "f")
-    inbox.csv("repayments", D0, [repayment_row(1), repayment_row(2, paid_interest_cny="-10.00"),
-                                 repayment_row(3, paid_date="2026-11-25")])
+    inbox.csv(
+        "repayments",
+        D0,
+        [repayment_row(1), repayment_row(2, paid_interest_cny="-10.00"), repayment_row(3, paid_date="2026-11-25")],
+    )
     ingest_source("repayments", D0, "r")
     rows = _quarantine("repayments")
     assert [(r[1], r[2], r[4]) for r in rows] == [

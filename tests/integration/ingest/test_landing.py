@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import D0, client_row
+from deliveries import D0, client_row
 
 from python_tasks.contracts import load_contract
 from python_tasks.ingest.job import ingest_source
@@ -71,9 +71,18 @@ def api(monkeypatch):
         "source": "macro_indicators",
         "as_of_date": "2026-11-20",
         "records": [
-            {"indicator_month": "2026-10-01", "scenario": s, "is_forecast": False, "gdp_growth_pct": 4.8,
-             "cpi_yoy_pct": 0.4, "ppi_yoy_pct": -2.1, "pmi": 49.8, "lpr_1y_pct": 3.0, "lpr_5y_pct": 3.5,
-             "m2_growth_pct": 8.1 if s != "severe" else 99.0}
+            {
+                "indicator_month": "2026-10-01",
+                "scenario": s,
+                "is_forecast": False,
+                "gdp_growth_pct": 4.8,
+                "cpi_yoy_pct": 0.4,
+                "ppi_yoy_pct": -2.1,
+                "pmi": 49.8,
+                "lpr_1y_pct": 3.0,
+                "lpr_5y_pct": 3.5,
+                "m2_growth_pct": 8.1 if s != "severe" else 99.0,
+            }
             for s in ("baseline", "adverse", "severe")
         ],
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from conftest import D0, D1, client_row, facility_row, repayment_row, table_hash
+from deliveries import D0, D1, client_row, facility_row, repayment_row, table_hash
 
 from python_tasks.ingest.job import ingest_source, summarise_run
 from python_tasks.settings import get_settings
@@ -16,7 +16,12 @@ def _con() -> duckdb.DuckDBPyConnection:
 
 def test_good_delivery_loads_every_row_with_metadata(inbox, loaded_clients):
     result = loaded_clients()
-    assert (result["status"], result["rows_in"], result["rows_loaded"], result["rows_quarantined"]) == ("loaded", 2, 2, 0)
+    assert (result["status"], result["rows_in"], result["rows_loaded"], result["rows_quarantined"]) == (
+        "loaded",
+        2,
+        2,
+        0,
+    )
     with _con() as con:
         rows = con.execute(
             "SELECT client_id, company_name, employees, founded_date, _as_of_date, _source_file, _row_number, _run_id "
@@ -25,13 +30,22 @@ def test_good_delivery_loads_every_row_with_metadata(inbox, loaded_clients):
     assert rows[0][0] == "C000000001"
     assert rows[0][1] == "深圳市测试1科技有限公司"  # GBK decoded correctly
     assert rows[0][2] == 120 and str(rows[0][3]) == "2010-05-01"
-    assert (str(rows[0][4]), rows[0][5], rows[0][6], rows[0][7]) == ("2026-11-20", "clients_20261120_001.csv", 1, "run-clients")
+    assert (str(rows[0][4]), rows[0][5], rows[0][6], rows[0][7]) == (
+        "2026-11-20",
+        "clients_20261120_001.csv",
+        1,
+        "run-clients",
+    )
 
 
 def test_rows_in_equals_loaded_plus_quarantined_in_tables_and_ledger(inbox, loaded_clients):
     loaded_clients()
     good = [repayment_row(i) for i in range(1, 6)]
-    bad = [repayment_row(6, scheduled_principal_cny="-5"), repayment_row(7, repayment_id=""), repayment_row(8, facility=99)]
+    bad = [
+        repayment_row(6, scheduled_principal_cny="-5"),
+        repayment_row(7, repayment_id=""),
+        repayment_row(8, facility=99),
+    ]
     inbox.facilities(D0, [facility_row(1)])
     ingest_source("facilities", D0, "r1")
     inbox.csv("repayments", D0, good[:3] + bad[:2], part=1)
@@ -61,7 +75,12 @@ def test_same_date_twice_gives_identical_raw_tables(inbox, loaded_clients):
     assert ingest_source("clients", D0, "fourth", force=True)["status"] == "loaded"
     with _con() as con:
         after = {t: table_hash(con, t) for t in ("raw.clients", "raw.facilities", "audit.quarantine")}
-        statuses = [r[0] for r in con.execute("SELECT status FROM audit.load_ledger WHERE source='facilities' ORDER BY finished_at").fetchall()]
+        statuses = [
+            r[0]
+            for r in con.execute(
+                "SELECT status FROM audit.load_ledger WHERE source='facilities' ORDER BY finished_at"
+            ).fetchall()
+        ]
     assert after == before
     assert statuses == ["loaded", "unchanged", "loaded"]
 
@@ -74,7 +93,9 @@ def test_rerun_of_a_date_replaces_that_date_only(inbox, loaded_clients):
     result = ingest_source("clients", D0, "d0-again")
     assert result["status"] == "loaded" and result["rows_loaded"] == 1
     with _con() as con:
-        by_date = con.execute("SELECT _as_of_date::VARCHAR, list(client_id ORDER BY client_id) FROM raw.clients GROUP BY 1 ORDER BY 1").fetchall()
+        by_date = con.execute(
+            "SELECT _as_of_date::VARCHAR, list(client_id ORDER BY client_id) FROM raw.clients GROUP BY 1 ORDER BY 1"
+        ).fetchall()
         name = con.execute("SELECT company_name FROM raw.clients WHERE _as_of_date = DATE '2026-11-20'").fetchone()[0]
     assert by_date == [("2026-11-20", ["C000000001"]), ("2026-11-21", ["C000000003"])]
     assert name == "更正后的名称"

@@ -6,17 +6,14 @@ import csv
 import decimal
 import hashlib
 import io
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from python_tasks.codes.uscc import make_uscc
 from python_tasks.contracts import load_contract
-from python_tasks.settings import get_settings
 
 D0 = date(2026, 11, 20)
 D1 = date(2026, 11, 21)
@@ -136,34 +133,12 @@ class Inbox:
         return self.write("facilities", day, parquet_bytes(columns, rows, **kwargs), part)
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private CLV_HOME (inbox, landing, warehouse) for one test."""
-    monkeypatch.setenv("CLV_HOME", str(tmp_path))
-    for var in ("CLV_INBOX_DIR", "CLV_LANDING_DIR", "CLV_WAREHOUSE_PATH", "CLV_EXTERNAL_API_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return tmp_path
-
-
-@pytest.fixture
-def inbox(home: Path) -> Inbox:
-    return Inbox(get_settings().inbox_dir)
-
-
-@pytest.fixture
-def loaded_clients(inbox: Inbox) -> Callable[..., dict]:
-    """Deliver and load two good clients for D0 (most other sources reference clients)."""
-    from python_tasks.ingest.job import ingest_source
-
-    def _load() -> dict:
-        inbox.csv("clients", D0, [client_row(1), client_row(2)])
-        return ingest_source("clients", D0, "run-clients")
-
-    return _load
-
-
 def table_hash(con, table: str) -> str:
     """Content hash of a table, independent of row order and of the load's own metadata."""
-    cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] not in ("_run_id", "_loaded_at", "run_id", "quarantined_at")]
+    cols = [
+        r[0]
+        for r in con.execute(f"DESCRIBE {table}").fetchall()
+        if r[0] not in ("_run_id", "_loaded_at", "run_id", "quarantined_at")
+    ]
     rows = con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY ALL").fetchall()
     return hashlib.sha256(repr(rows).encode()).hexdigest()

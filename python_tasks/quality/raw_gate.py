@@ -1,0 +1,128 @@
+"""The raw gate: each partition this run loaded is validated with its GX suite and every result recorded.
+
+Runs once per DAG run after all ingest tasks (one GX import, one pass). Results go to
+``audit.dq_results``; a failed error-level expectation fails the task, which stops the run before any
+later stage can publish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, date, datetime
+
+import pandas as pd
+
+from python_tasks.contracts import load_contract
+from python_tasks.contracts.model import Contract
+from python_tasks.contracts.render import raw_table_name
+from python_tasks.io import warehouse
+from python_tasks.quality.suites import raw_suite
+from python_tasks.settings import get_settings
+
+log = logging.getLogger(__name__)
+GATE = "raw"
+
+
+class GateFailed(RuntimeError):
+    """An error-level expectation failed; the message names the gate, the suites and the failed checks."""
+
+
+def read_partition(con, contract: Contract, as_of_date: date) -> pd.DataFrame:  # noqa: ANN001 - duckdb connection
+    """Partition D with contract columns only, typed for GX: decimals as float, dates as datetime64."""
+    selected = []
+    for col in contract.columns:
+        name = f'"{col.name}"'
+        if col.type.startswith("DECIMAL"):
+            selected.append(f"CAST({name} AS DOUBLE) AS {name}")
+        elif col.type == "DATE":
+            selected.append(f"CAST({name} AS TIMESTAMP) AS {name}")
+        else:
+            selected.append(name)
+    return con.execute(
+        f"SELECT {', '.join(selected)} FROM {raw_table_name(contract)} WHERE _as_of_date = $d ORDER BY _source_file, _row_number",
+        {"d": as_of_date},
+    ).df()
+
+
+def run_raw_gate(as_of_date: str | date, run_id: str) -> dict:
+    """Validate every source partition loaded by ``run_id`` for D; record the results; raise on an error."""
+    from python_tasks.quality.gx_engine import kwargs_json, validate_frame
+
+    day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
+    settings = get_settings()
+    with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+        sources = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT source FROM audit.load_ledger WHERE run_id = $r AND as_of_date = $d "
+                "AND status IN ('loaded', 'unchanged') ORDER BY source",
+                {"r": run_id, "d": day},
+            ).fetchall()
+        ]
+        frames = {s: read_partition(con, load_contract(s), day) for s in sources}
+    evaluated_at = datetime.now(UTC)
+    rows, failures, warnings = [], [], []
+    for source, frame in frames.items():
+        suite = f"raw.{source}"
+        expectations = raw_suite(load_contract(source), day)
+        outcomes = validate_frame(suite, frame, expectations)
+        for o in outcomes:
+            e = o.expectation
+            rows.append(
+                (
+                    run_id,
+                    day,
+                    GATE,
+                    suite,
+                    e.type,
+                    e.column,
+                    kwargs_json(e),
+                    e.rule,
+                    e.severity,
+                    o.success,
+                    o.observed_value,
+                    o.element_count,
+                    o.unexpected_count,
+                    o.unexpected_percent,
+                    json.dumps(o.unexpected_sample, ensure_ascii=False, default=str),
+                    o.exception,
+                    evaluated_at,
+                )
+            )
+            if not o.success:
+                line = (
+                    f"{suite}: {e.type}({e.column or ''}) unexpected {o.unexpected_count}"
+                    + (f" e.g. {o.unexpected_sample[:3]}" if o.unexpected_sample else "")
+                    + (f" [{o.exception}]" if o.exception else "")
+                )
+                (failures if e.severity == "error" else warnings).append(line)
+        log.info(
+            "%s: %d rows, %d expectations, %d failed",
+            suite,
+            len(frame),
+            len(outcomes),
+            sum(not o.success for o in outcomes),
+        )
+    with warehouse.connect(settings.warehouse_path) as con:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            "DELETE FROM audit.dq_results WHERE run_id = $r AND gate = $g AND as_of_date = $d",
+            {"r": run_id, "g": GATE, "d": day},
+        )
+        con.executemany("INSERT INTO audit.dq_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.execute("COMMIT")
+    for w in warnings:
+        log.warning("warn-level check failed: %s", w)
+    summary = {
+        "gate": GATE,
+        "as_of_date": day.isoformat(),
+        "run_id": run_id,
+        "suites": len(frames),
+        "expectations": len(rows),
+        "failed_errors": len(failures),
+        "failed_warnings": len(warnings),
+    }
+    if failures:
+        raise GateFailed(f"raw gate failed for {day} ({len(failures)} error-level checks):\n" + "\n".join(failures))
+    return summary
