@@ -138,6 +138,16 @@ def cmd_serve_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render_dbt_sources(args: argparse.Namespace) -> int:
+    from python_tasks.contracts import load_contracts
+    from python_tasks.contracts.render import dbt_sources_yaml
+    from python_tasks.settings import DBT_SOURCES_FILE
+
+    DBT_SOURCES_FILE.write_text(dbt_sources_yaml(load_contracts()), encoding="utf-8")
+    print(f"wrote {DBT_SOURCES_FILE}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m python_tasks", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8765)
     api.set_defaults(func=cmd_serve_api)
+    render = sub.add_parser("render-dbt-sources", help="regenerate dbt's raw source docs from the contracts")
+    render.set_defaults(func=cmd_render_dbt_sources)
     return parser
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
-SEEDS_DIR = PROJECT_ROOT / "dbt_project" / "seeds"
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+DBT_SOURCES_FILE = DBT_PROJECT_DIR / "models" / "staging" / "_raw__sources.yml"
 
 #: Airflow pool that serialises every task writing the DuckDB warehouse (DuckDB allows one writer).
 WAREHOUSE_POOL = "duckdb_warehouse"

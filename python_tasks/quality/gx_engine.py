@@ -112,7 +112,9 @@ def validate_frame(suite_name: str, frame: pd.DataFrame, expectations: list[Expe
     asset = source.add_dataframe_asset(name=f"asset_{len(source.assets)}")
     batch_definition = asset.add_batch_definition_whole_dataframe("whole")
     configs = [get_expectation_impl(e.type)(**e.kwargs) for e in expectations]
-    suite = context.suites.add(gx.ExpectationSuite(name=f"{suite_name}_{len(context.suites.all())}", expectations=configs))
+    suite = context.suites.add(
+        gx.ExpectationSuite(name=f"{suite_name}_{len(context.suites.all())}", expectations=configs)
+    )
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10})
     # GX does not return results in suite order: match them back through the expectation ids.

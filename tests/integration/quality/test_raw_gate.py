@@ -64,11 +64,15 @@ def test_gx_flags_what_the_loader_quarantines(inbox):
     result = ingest_source("clients", D0, "run-b")
     assert result["rows_quarantined"] == len(bad)
     with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
-        quarantined_rules = {r[0] for r in con.execute("SELECT DISTINCT unnest(failed_rules) FROM audit.quarantine").fetchall()}
+        quarantined_rules = {
+            r[0] for r in con.execute("SELECT DISTINCT unnest(failed_rules) FROM audit.quarantine").fetchall()
+        }
         # Rebuild the unfiltered partition: loaded rows plus the quarantined rows' delivered values, typed.
         con.execute("CREATE TEMP TABLE everything AS SELECT * FROM raw.clients")
         contract = load_contract("clients")
-        casts = ", ".join(f"TRY_CAST(nullif(raw_record->>'{c.name}', '') AS {c.type}) AS \"{c.name}\"" for c in contract.columns)
+        casts = ", ".join(
+            f"TRY_CAST(nullif(raw_record->>'{c.name}', '') AS {c.type}) AS \"{c.name}\"" for c in contract.columns
+        )
         con.execute(
             f"INSERT INTO everything SELECT {casts}, as_of_date, file_name, row_number, run_id, quarantined_at "
             "FROM audit.quarantine"
@@ -92,8 +96,18 @@ def test_error_level_business_rule_stops_the_run_naming_the_check(home, monkeypa
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     records = [
-        {"indicator_month": "2026-10-01", "scenario": s, "is_forecast": False, "gdp_growth_pct": 4.8, "cpi_yoy_pct": 0.4,
-         "ppi_yoy_pct": -2.1, "pmi": 49.8, "lpr_1y_pct": 3.0, "lpr_5y_pct": 3.5, "m2_growth_pct": 8.1}
+        {
+            "indicator_month": "2026-10-01",
+            "scenario": s,
+            "is_forecast": False,
+            "gdp_growth_pct": 4.8,
+            "cpi_yoy_pct": 0.4,
+            "ppi_yoy_pct": -2.1,
+            "pmi": 49.8,
+            "lpr_1y_pct": 3.0,
+            "lpr_5y_pct": 3.5,
+            "m2_growth_pct": 8.1,
+        }
         for s in ("baseline", "adverse")  # the severe path is missing
     ]
 
@@ -118,4 +132,6 @@ def test_error_level_business_rule_stops_the_run_naming_the_check(home, monkeypa
         run_raw_gate(D0, "run-c")
     assert "raw.macro_indicators: expect_column_distinct_values_to_equal_set(scenario)" in str(info.value)
     failed = [r for r in _results("run-c") if not r[5]]
-    assert [(r[0], r[1], r[4]) for r in failed] == [("raw.macro_indicators", "expect_column_distinct_values_to_equal_set", "error")]
+    assert [(r[0], r[1], r[4]) for r in failed] == [
+        ("raw.macro_indicators", "expect_column_distinct_values_to_equal_set", "error")
+    ]
