@@ -11,8 +11,9 @@ the last closed business day, D = the Shanghai date of `run_after` minus one day
 
 1. `ingest`: one task per internal source (`ingest.<source>`), ordered by the contracts' foreign keys
    (`clients` before `facilities` before `repayments`, ...). Each lands the delivery for D, validates it
-   against the source contract, quarantines bad rows and replaces raw partition D. A file-level failure
-   fails the task with a message naming the file.
+   against the source contract, quarantines bad rows and replaces raw partition D. A broken file (wrong
+   schema, unreadable) fails the task at once with a message naming the file: retrying cannot fix it.
+   A delivery that has not arrived yet, and any other error, is retried (twice, 5 minutes apart).
 2. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
    It runs only if every ingest task succeeded, so a failed run is never reported as good.
 
@@ -30,11 +31,12 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TaskGroup, ch
 
 from python_tasks.orchestration.assets import EXTERNAL_INDICATORS
 from python_tasks.orchestration.business_dates import BUSINESS_TIMEZONE
+from python_tasks.orchestration.retries import DeliveryRetryPolicy
 from python_tasks.orchestration.sources import internal_sources, upstream_sources
 from python_tasks.settings import WAREHOUSE_POOL
 
 
-@task(pool=WAREHOUSE_POOL)
+@task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
 def ingest(source: str) -> dict:
     """Land, validate and load the delivery of one internal source for business date D."""
     from airflow.sdk import get_current_context

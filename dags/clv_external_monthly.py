@@ -7,8 +7,12 @@ is the last day of the month just ended. One task per external source (`ingest.<
 one-slot `duckdb_warehouse` pool because it writes the warehouse.
 
 When every load has succeeded, `emit_external_indicators` emits the `clv_external_indicators` asset with
-`as_of_date` (and the rows loaded per source) in the event's extra. `clv_daily` is scheduled on that
-asset, so a new external delivery triggers a recomputation of the latest business date.
+`as_of_date`, the sources with new data and the rows loaded per source in the event's extra. `clv_daily`
+is scheduled on that asset, so a new external delivery triggers a recomputation of the latest business
+date. If nothing was new (a rerun, or the vendor re-sent the same files) the task is skipped and no event
+is emitted.
+
+A broken payload fails its task at once; an unreachable API is retried (twice, 5 minutes apart).
 
 **Rerun:** clear the run (or `airflow dags test clv_external_monthly D`); each load replaces partition D.
 """
@@ -22,11 +26,12 @@ from airflow.sdk import CronTriggerTimetable, TaskGroup, chain, dag, task
 
 from python_tasks.orchestration.assets import EXTERNAL_INDICATORS
 from python_tasks.orchestration.business_dates import BUSINESS_TIMEZONE
+from python_tasks.orchestration.retries import DeliveryRetryPolicy
 from python_tasks.orchestration.sources import external_sources, upstream_sources
 from python_tasks.settings import WAREHOUSE_POOL
 
 
-@task(pool=WAREHOUSE_POOL)
+@task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
 def ingest(source: str) -> dict:
     """Fetch, validate and load one external source for business date D."""
     from airflow.sdk import get_current_context
@@ -42,13 +47,20 @@ def ingest(source: str) -> dict:
 def emit_external_indicators(loads: list[dict]) -> None:
     """Announce the new external delivery; consumers read ``as_of_date`` from the event's extra."""
     from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowSkipException
 
+    from python_tasks.orchestration.assets import sources_with_new_data
     from python_tasks.orchestration.business_dates import business_date_of_run
 
     context = get_current_context()
+    as_of_date = business_date_of_run(context["dag_run"])
+    new = sources_with_new_data(loads)
+    if not new:
+        raise AirflowSkipException(f"no new external data for {as_of_date}; clv_daily is not triggered")
     context["outlet_events"][EXTERNAL_INDICATORS].extra = {
-        "as_of_date": business_date_of_run(context["dag_run"]),
+        "as_of_date": as_of_date,
         "run_id": context["run_id"],
+        "sources": new,
         "rows_loaded": {load["source"]: load.get("rows_loaded") for load in loads},
     }
 

@@ -20,8 +20,8 @@ from python_tasks.contracts.model import Contract
 from python_tasks.contracts.render import quote_identifier as q
 from python_tasks.contracts.render import raw_table_name
 from python_tasks.ingest.landing import LandedFile
-from python_tasks.ingest.readers import DeliveryError, stage_file
-from python_tasks.ingest.rules import all_rules, check_query, sql_literal
+from python_tasks.ingest.readers import DeliveryError, StagedFile, file_error, names_file, stage_file
+from python_tasks.ingest.rules import all_rules, check_query, insert_statement, key_statements, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -193,88 +193,123 @@ def load_delivery(
         return result
 
     con.execute(duckdb_macro_sql())
-    views: list[str] = []
-    warnings: dict[str, list[str]] = {}
-    for i, lf in enumerate(fresh):
-        try:
-            staged = stage_file(con, contract, lf.path, f"_stage_{i}", work_dir)
-        except DeliveryError as exc:
-            outcome = FileOutcome(lf.name, lf.sha256, lf.size_bytes, status="rejected", message=str(exc))
-            _write_ledger(con, contract, as_of_date, run_id, landed, [*result.files, outcome], started)
-            raise
-        views.append(staged.table)
-        warnings[lf.name] = staged.warnings
-
-    query = check_query(contract, views)
-    con.execute(query, {"as_of_date": as_of_date} if "$as_of_date" in query else {})
-    counts = dict(
-        (name, (total, bad))
-        for name, total, bad in con.execute(
-            "SELECT _source_file, count(*), count(*) FILTER (_is_bad) FROM _checked GROUP BY 1"
-        ).fetchall()
-    )
-    for lf in fresh:
-        total, bad = counts.get(lf.name, (0, 0))
-        message = "; ".join(warnings[lf.name]) or None
-        result.files.append(FileOutcome(lf.name, lf.sha256, lf.size_bytes, total, total - bad, bad, "loaded", message))
-
-    column_of = " ".join(
-        f"WHEN {sql_literal(r.name)} THEN {sql_literal(r.column)}" for r in all_rules(contract) if r.column
-    )
-    value_of = " ".join(f"WHEN {sql_literal(c)} THEN {q('_raw_' + c)}" for c in contract.column_names)
-    raw_record = ", ".join(f"{sql_literal(c)}: {q('_raw_' + c)}" for c in contract.column_names)
-    typed = ", ".join(q(c) for c in contract.column_names)
-    params = {"d": as_of_date, "run": run_id, "at": started, "source": contract.name}
-    con.execute("BEGIN TRANSACTION")
+    staged_files: list[StagedFile] = []
+    params = {"as_of_date": as_of_date, "run_id": run_id, "loaded_at": started}
     try:
-        con.execute(f"DELETE FROM {raw_table_name(contract)} WHERE _as_of_date = $d", {"d": as_of_date})
-        con.execute(
-            "DELETE FROM audit.quarantine WHERE source = $s AND as_of_date = $d", {"s": contract.name, "d": as_of_date}
-        )
-        con.execute(
-            f"INSERT INTO {raw_table_name(contract)} SELECT {typed}, $d, _source_file, _row_number, $run, $at "
-            "FROM _checked WHERE NOT _is_bad ORDER BY _source_file, _row_number",
-            {k: params[k] for k in ("d", "run", "at")},
-        )
-        con.execute(
-            f"""
-            INSERT INTO audit.quarantine
-            SELECT $run, $source, $d, _source_file, _row_number, _failed_rules[1],
-                   CASE _failed_rules[1] {column_of} END AS column_name,
-                   CASE CASE _failed_rules[1] {column_of} END {value_of} END AS value,
-                   _failed_rules, _reasons, to_json({{{raw_record}}}), $at
-            FROM _checked WHERE _is_bad ORDER BY _source_file, _row_number
-            """,
-            params,
-        )
-        loaded = con.execute(
-            f"SELECT count(*) FROM {raw_table_name(contract)} WHERE _as_of_date = $d", {"d": as_of_date}
-        ).fetchone()[0]
-        quarantined = con.execute(
-            "SELECT count(*) FROM audit.quarantine WHERE source = $s AND as_of_date = $d",
-            {"s": contract.name, "d": as_of_date},
-        ).fetchone()[0]
-        if (
-            loaded != result.rows_loaded
-            or quarantined != result.rows_quarantined
-            or result.rows_in != loaded + quarantined
-        ):
-            raise RuntimeError(
-                f"{contract.name} {as_of_date}: reconciliation failed: rows in {result.rows_in}, loaded {loaded}, "
-                f"quarantined {quarantined}"
-            )
-        _write_ledger(con, contract, as_of_date, run_id, landed, result.files, started)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        for i, lf in enumerate(fresh):
+            try:
+                staged_files.append(stage_file(con, contract, lf.path, f"_stage_{i}", work_dir))
+            except DeliveryError as exc:
+                _reject(con, contract, as_of_date, run_id, landed, result, lf, exc, started)
+                raise
+        views = [s.view for s in staged_files]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            _validate_and_load(con, contract, views, params, staged_files)
+            _count_outcomes(con, contract, as_of_date, result, staged_files, landed)
+            _write_ledger(con, contract, as_of_date, run_id, landed, result.files, started)
+            con.execute("COMMIT")
+        except BaseException as exc:
+            con.execute("ROLLBACK")
+            culprit = next((s for s in staged_files if names_file(s, exc)), None) if isinstance(exc, duckdb.Error) else None
+            if culprit is None:
+                raise
+            error = file_error(culprit, exc)
+            _reject(con, contract, as_of_date, run_id, landed, result, landed[culprit.path.name], error, started)
+            raise error from None
     finally:
-        _drop_temp(con, views)
+        for staged in staged_files:
+            staged.cleanup()
+        _drop_temp(con, [s.view for s in staged_files])
     return result
 
 
+def _validate_and_load(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    views: list[str],
+    params: dict,
+    staged_files: list[StagedFile],
+) -> None:
+    """Replace partition D: insert every row, find the rows breaking a rule, move them to quarantine."""
+    d = {"as_of_date": params["as_of_date"]}
+    con.execute(f"DELETE FROM {raw_table_name(contract)} WHERE _as_of_date = $as_of_date", d)
+    con.execute("DELETE FROM audit.quarantine WHERE source = $s AND as_of_date = $as_of_date", {**d, "s": contract.name})
+    con.execute(insert_statement(contract, views), params)
+    for statement in [*key_statements(contract), check_query(contract, views)]:
+        con.execute(statement, d if "$as_of_date" in statement else {})
+    con.execute(
+        f"DELETE FROM {raw_table_name(contract)} AS r WHERE r._as_of_date = $as_of_date "
+        "AND (r._source_file, r._row_number) IN (SELECT (_source_file, _row_number) FROM _bad)",
+        d,
+    )
+    column_of = " ".join(
+        f"WHEN {sql_literal(r.name)} THEN {sql_literal(r.column)}" for r in all_rules(contract) if r.column
+    )
+    con.execute(
+        f"""
+        INSERT INTO audit.quarantine
+        SELECT $run_id, $source, $as_of_date, _source_file, _row_number, _failed_rules[1], column_name,
+               _raw_record ->> column_name, _failed_rules, _reasons, _raw_record, $loaded_at
+        FROM (SELECT *, CASE _failed_rules[1] {column_of} END AS column_name FROM _bad)
+        ORDER BY _source_file, _row_number
+        """,
+        {**params, "source": contract.name},
+    )
+
+
+def _count_outcomes(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    as_of_date: date,
+    result: LoadResult,
+    staged_files: list[StagedFile],
+    landed: dict[str, LandedFile],
+) -> None:
+    """Per-file counts from the tables themselves; rows in must equal rows loaded plus rows quarantined."""
+    loaded = dict(
+        con.execute(
+            f"SELECT _source_file, count(*) FROM {raw_table_name(contract)} WHERE _as_of_date = $d GROUP BY 1",
+            {"d": as_of_date},
+        ).fetchall()
+    )
+    quarantined = dict(con.execute("SELECT _source_file, count(*) FROM _bad GROUP BY 1").fetchall())
+    delivered = dict(
+        con.execute(
+            "SELECT _source_file, count(*) FROM (" + " UNION ALL ".join(f"SELECT _source_file FROM {q(s.view)}" for s in staged_files) + ") GROUP BY 1"
+        ).fetchall()
+    )
+    for staged in staged_files:
+        lf = landed[staged.path.name]
+        rows_in, ok, bad = delivered.get(lf.name, 0), loaded.get(lf.name, 0), quarantined.get(lf.name, 0)
+        if rows_in != ok + bad:
+            raise RuntimeError(
+                f"{contract.name} {as_of_date} {lf.name}: reconciliation failed: rows in {rows_in}, loaded {ok}, "
+                f"quarantined {bad}"
+            )
+        notes = staged.warnings + (["header only: the file has no data rows"] if rows_in == 0 else [])
+        result.files.append(FileOutcome(lf.name, lf.sha256, lf.size_bytes, rows_in, ok, bad, "loaded", "; ".join(notes) or None))
+
+
+def _reject(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    as_of_date: date,
+    run_id: str,
+    landed: dict[str, LandedFile],
+    result: LoadResult,
+    lf: LandedFile,
+    error: DeliveryError,
+    started: datetime,
+) -> None:
+    """Record a file-level rejection in the ledger (the caller raises; partition D is not touched)."""
+    outcome = FileOutcome(lf.name, lf.sha256, lf.size_bytes, status="rejected", message=str(error))
+    _write_ledger(con, contract, as_of_date, run_id, landed, [*result.files, outcome], started)
+
+
 def _drop_temp(con: duckdb.DuckDBPyConnection, views: list[str]) -> None:
-    con.execute("DROP TABLE IF EXISTS _checked")
+    for table in ("_bad", "_dups", "_prev"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     for view in views:
         con.execute(f"DROP VIEW IF EXISTS {q(view)}")
-        con.execute(f"DROP TABLE IF EXISTS {q(view + '_file')}")
+        con.execute(f"DROP TABLE IF EXISTS {q(view + '_records')}")

@@ -39,12 +39,18 @@ class DeliveryError(Exception):
 
 @dataclass
 class StagedFile:
-    """A file read into ``table``: one text column per contract column (``_raw_<name>``) in file order."""
+    """A file exposed as temp view ``view``: file name, 1-based data row number, one text column per
+    contract column (``_raw_<name>``). Views read the file lazily: errors in the data surface when the
+    loader scans them, and :func:`file_error` turns them into a :class:`DeliveryError` for this file."""
 
     path: Path
-    table: str
-    rows: int
+    view: str
+    readable: Path
     warnings: list[str] = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        if self.readable != self.path:
+            self.readable.unlink(missing_ok=True)
 
 
 def stage_file(
@@ -172,31 +178,41 @@ def _stage_csv(
     delimiter = contract.delivery.delimiter
     readable = path if contract.delivery.encoding == "utf-8" else _transcode_gbk(path, work_dir)
     try:
-        try:
-            header = _read_header(readable, path, delimiter)
-        except UnicodeDecodeError:
-            bad = _first_bad_byte(readable, "utf-8") or (1, 0)
-            raise DeliveryError(
-                path,
-                f"not valid UTF-8 at byte offset {bad[1]} (GBK bytes?); the contract declares UTF-8",
-                rule="file:encoding",
-                line=bad[0],
-            ) from None
-        names = _check_header(contract, header, path, delimiter)
-        columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
-        try:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {q(table + '_file')} AS SELECT * FROM read_csv($path, header = true, "
-                f"all_varchar = true, auto_detect = false, delim = $delim, quote = '\"', escape = '\"', "
-                f"strict_mode = true, null_padding = false, columns = {columns})",
-                {"path": str(readable), "delim": delimiter},
-            )
-        except duckdb.Error as exc:
-            raise _csv_error(path, exc, readable) from None
-    finally:
+        header = _read_header(readable, path, delimiter)
+    except UnicodeDecodeError:
+        bad = _first_bad_byte(readable, "utf-8") or (1, 0)
+        raise DeliveryError(
+            path,
+            f"not valid UTF-8 at byte offset {bad[1]} (GBK bytes?); the contract declares UTF-8",
+            rule="file:encoding",
+            line=bad[0],
+        ) from None
+    except DeliveryError:
         if readable != path:
             readable.unlink(missing_ok=True)
-    return _standardise(con, contract, path, table, names, warnings=_extra_warning(header, contract))
+        raise
+    names = _check_header(contract, header, path, delimiter)
+    columns = "{" + ", ".join(f"{sql_literal(n)}: 'VARCHAR'" for n in names) + "}"
+    source = (
+        f"read_csv({sql_literal(str(readable))}, header = true, all_varchar = true, auto_detect = false, "
+        f"delim = {sql_literal(delimiter)}, quote = '\"', escape = '\"', strict_mode = true, "
+        f"null_padding = false, columns = {columns}) WITH ORDINALITY"
+    )
+    _create_view(con, contract, path, table, source, "ordinality", names)
+    return StagedFile(path, table, readable, _extra_warning(header, contract))
+
+
+def file_error(staged: StagedFile, exc: duckdb.Error) -> DeliveryError:
+    """The :class:`DeliveryError` for a DuckDB error raised while scanning ``staged``."""
+    if staged.path.suffix == ".csv":
+        return _csv_error(staged.path, exc, staged.readable)
+    first = str(exc).splitlines()[0]
+    return DeliveryError(staged.path, f"unreadable file: {first}", rule="file:unreadable")
+
+
+def names_file(staged: StagedFile, exc: duckdb.Error) -> bool:
+    """Whether DuckDB's error message is about this staged file."""
+    return str(staged.readable) in str(exc)
 
 
 def _csv_error(path: Path, exc: duckdb.Error, readable: Path) -> DeliveryError:
@@ -286,19 +302,10 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, contract: Contract, path: Pat
     for col in contract.columns:
         if col.name in file_types and (why := narrowing(col.type, file_types[col.name])):
             raise DeliveryError(path, f"column {col.name} {why}", rule="file:schema")
-    selected = ", ".join(
-        f"CAST({q(h)} AS VARCHAR) AS {q(n)}" for h, n in zip(header, names, strict=True) if not n.startswith("_extra_")
-    )
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {q(table + '_file')} AS SELECT {selected} FROM read_parquet($path)",
-            {"path": str(path)},
-        )
-    except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise DeliveryError(path, f"unreadable Parquet file (truncated?): {first}", rule="file:unreadable") from None
-    kept = [n for n in names if not n.startswith("_extra_")]
-    return _standardise(con, contract, path, table, kept, warnings=_extra_warning(header, contract))
+    source = f"read_parquet({sql_literal(str(path))}, file_row_number = true)"
+    mapping = [n if not n.startswith("_extra_") else None for n in names]
+    _create_view(con, contract, path, table, source, "file_row_number + 1", header, rename=mapping)
+    return StagedFile(path, table, path, _extra_warning(header, contract))
 
 
 # --- JSON (external API payloads) ----------------------------------------------------------------------
@@ -333,12 +340,13 @@ def _stage_json(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, 
     arrow_table = pa.table(arrays) if arrays else pa.table({contract.column_names[0]: pa.array([], pa.string())})
     con.register("_json_records", arrow_table)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {q(table + '_file')} AS SELECT * FROM _json_records")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {q(table + '_records')} AS SELECT * FROM _json_records")
     finally:
         con.unregister("_json_records")
-    return _standardise(
-        con, contract, path, table, list(arrow_table.column_names), warnings=_extra_warning(keys, contract)
-    )
+    present = list(arrow_table.column_names)
+    source = f"(SELECT *, row_number() OVER (ORDER BY rowid) AS _n FROM {q(table + '_records')})"
+    _create_view(con, contract, path, table, source, "_n", present)
+    return StagedFile(path, table, path, _extra_warning(keys, contract))
 
 
 def _json_text(value: object) -> str:
@@ -350,26 +358,26 @@ def _json_text(value: object) -> str:
 # --- common --------------------------------------------------------------------------------------------
 
 
-def _standardise(
+def _create_view(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
     path: Path,
-    table: str,
+    view: str,
+    source: str,
+    row_number: str,
     present: list[str],
-    warnings: list[str],
-) -> StagedFile:
-    """A view with the file name, the 1-based data row number and one trimmed text column per contract column."""
+    rename: list[str | None] | None = None,
+) -> None:
+    """Temp view over ``source``: file name, row number, one trimmed text column per contract column
+    (absent optional columns as NULL). ``rename`` maps the file's columns to contract names (None: ignore)."""
+    available = dict(zip(rename, present, strict=True)) if rename else {n: n for n in present}
     cols = []
     for col in contract.columns:
-        if col.name in present:
-            cols.append(f"nullif(trim({q(col.name)}), '') AS {q('_raw_' + col.name)}")
+        if col.name in available:
+            cols.append(f"nullif(trim(CAST({q(available[col.name])} AS VARCHAR)), '') AS {q('_raw_' + col.name)}")
         else:
             cols.append(f"CAST(NULL AS VARCHAR) AS {q('_raw_' + col.name)}")
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {q(table)} AS SELECT {sql_literal(path.name)} AS _source_file, "
-        f"rowid + 1 AS _row_number, {', '.join(cols)} FROM {q(table + '_file')}"
+        f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT {sql_literal(path.name)} AS _source_file, "
+        f"{row_number} AS _row_number, {', '.join(cols)} FROM {source}"
     )
-    rows = con.execute(f"SELECT count(*) FROM {q(table + '_file')}").fetchone()[0]
-    if rows == 0:
-        warnings = [*warnings, "header only: the file has no data rows"]
-    return StagedFile(path=path, table=table, rows=rows, warnings=warnings)

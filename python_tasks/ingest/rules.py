@@ -178,7 +178,7 @@ def table_rules(contract: Contract) -> list[Rule]:
         Rule(
             f"unique:{key}",
             contract.primary_key[0],
-            "_dup_rank > 1 AND " + " AND ".join(f"{q(k)} IS NOT NULL" for k in contract.primary_key),
+            "_is_repeat",
             f"{_text(key + ' ')} || {key_shown} || {_text(' repeats a key of this delivery (first at ')} "
             f"|| _first_seen || ')'",
         )
@@ -223,32 +223,67 @@ def all_rules(contract: Contract) -> list[Rule]:
     return rules
 
 
-def check_query(contract: Contract, staged_views: list[str]) -> str:
-    """SQL creating temp table ``_checked``: typed columns, helper columns and the rules each row fails.
+def insert_statement(contract: Contract, staged_views: list[str]) -> str:
+    """Pass 1: every delivered row, typed (a failed cast gives NULL), into partition D of the raw table.
 
-    One pass over the delivery: casts, keys within the delivery, keys already delivered (event sources),
-    foreign keys and cross-source date rules against what the warehouse holds up to the business date.
-    Expects parameter ``$as_of_date``.
+    Runs inside the load transaction; the rows that break a rule are removed again before it commits.
+    Loading first and judging after lets DuckDB read and write the delivery once; the rule pass then
+    reads the file again but writes only the (few) bad rows. Expects ``$as_of_date, $run_id, $loaded_at``.
     """
+    staged = " UNION ALL ".join(f"SELECT * FROM {q(v)}" for v in staged_views)
+    typed = ", ".join(f"TRY_CAST({raw(c.name)} AS {c.type})" for c in contract.columns)
+    return (
+        f"INSERT INTO raw.{q(contract.name)} SELECT {typed}, $as_of_date, _source_file, _row_number, $run_id, "
+        f"$loaded_at FROM ({staged})"
+    )
+
+
+def key_statements(contract: Contract) -> list[str]:
+    """Pass 2, over the key columns of the partition just inserted: keys repeated within the delivery,
+    and (event sources) keys delivered on another date."""
+    keys = contract.primary_key
+    key_cols = ", ".join(q(k) for k in keys)
+    not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in keys)
+    table = f"raw.{q(contract.name)}"
+    statements = [
+        f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT {key_cols}, min({{'f': _source_file, 'r': _row_number}}) "
+        f"AS _first FROM {table} WHERE _as_of_date = $as_of_date AND {not_null} GROUP BY ALL HAVING count(*) > 1"
+    ]
+    if contract.kind == "event":
+        statements.append(
+            f"CREATE OR REPLACE TEMP TABLE _prev AS SELECT {key_cols}, min(_as_of_date) AS _loaded_before "
+            f"FROM {table} WHERE _as_of_date <> $as_of_date AND ({key_cols}) IN "
+            f"(SELECT ({key_cols}) FROM {table} WHERE _as_of_date = $as_of_date) GROUP BY ALL"
+        )
+    return statements
+
+
+def check_query(contract: Contract, staged_views: list[str]) -> str:
+    """Pass 3: SQL creating temp table ``_bad``, the rows that break a rule, with every rule and reason.
+
+    Reads the delivery again (the delivered text is needed for type errors and for the quarantine
+    record); joins the repeated and earlier keys from pass 2, and the foreign keys and cross-source
+    dates from what the warehouse holds up to the business date. Expects ``$as_of_date``.
+    """
+    from python_tasks.contracts import load_contracts  # local: rules stay importable without the registry
+
+    registry = load_contracts()
     cols = contract.columns
     keys = contract.primary_key
     staged = " UNION ALL ".join(f"SELECT * FROM {q(v)}" for v in staged_views)
     typed_cols = ", ".join(f"TRY_CAST({raw(c.name)} AS {c.type}) AS {q(c.name)}" for c in cols)
-    key_cols = ", ".join(q(k) for k in keys)
-    joins: list[str] = []
-    extra: list[str] = []
+    joins = [f"LEFT JOIN _dups AS dup ON {' AND '.join(f'typed.{q(k)} = dup.{q(k)}' for k in keys)}"]
+    extra = [
+        "dup._first IS NOT NULL AND NOT (typed._source_file = dup._first.f AND typed._row_number = dup._first.r) "
+        "AS _is_repeat",
+        "dup._first.f || ' row ' || dup._first.r AS _first_seen",
+    ]
     if contract.kind == "event":
-        joins.append(
-            f"LEFT JOIN (SELECT {key_cols}, min(_as_of_date) AS _loaded_before FROM raw.{q(contract.name)} "
-            f"WHERE _as_of_date <> $as_of_date GROUP BY ALL) AS prev USING ({key_cols})"
-        )
+        joins.append(f"LEFT JOIN _prev AS prev ON {' AND '.join(f'typed.{q(k)} = prev.{q(k)}' for k in keys)}")
         extra.append("prev._loaded_before")
-    from python_tasks.contracts import load_contracts  # local: rules stay importable without the registry
-
-    registry = load_contracts()
     for i, fk in enumerate(contract.foreign_keys):
         target = registry[fk.references]
-        on = " AND ".join(f"keyed.{q(c)} = fk_{i}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
+        on = " AND ".join(f"typed.{q(c)} = fk_{i}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
         target_keys = ", ".join(q(t) for t in target.primary_key)
         joins.append(
             f"LEFT JOIN (SELECT DISTINCT {target_keys}, TRUE AS _found FROM raw.{q(target.name)} "
@@ -259,7 +294,7 @@ def check_query(contract: Contract, staged_views: list[str]) -> str:
         source, _, other = col.not_before.partition(".")
         fk = next(f for f in contract.foreign_keys if f.references == source)
         target = registry[source]
-        on = " AND ".join(f"keyed.{q(c)} = ref_{j}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
+        on = " AND ".join(f"typed.{q(c)} = ref_{j}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
         target_keys = ", ".join(q(t) for t in target.primary_key)
         joins.append(
             f"LEFT JOIN (SELECT {target_keys}, arg_max({q(other)}, _as_of_date) AS _v FROM raw.{q(source)} "
@@ -272,22 +307,15 @@ def check_query(contract: Contract, staged_views: list[str]) -> str:
     reasons = ", ".join(
         f"CASE WHEN ({r.fails}) IS TRUE THEN {sql_literal(r.name + ': ')} || ({r.reason}) END" for r in rules
     )
-    extra_sql = "".join(f", {e}" for e in extra)
+    record = ", ".join(f"{sql_literal(c.name)}: {raw(c.name)}" for c in cols)
     return f"""
-CREATE OR REPLACE TEMP TABLE _checked AS
-WITH staged AS ({staged}),
-typed AS (SELECT staged.*, {typed_cols} FROM staged),
-keyed AS (
-    SELECT typed.*,
-           row_number() OVER w AS _dup_rank,
-           first_value(_source_file || ' row ' || _row_number) OVER w AS _first_seen
-    FROM typed
-    WINDOW w AS (PARTITION BY {key_cols} ORDER BY _source_file, _row_number)
-),
-joined AS (SELECT keyed.*{extra_sql} FROM keyed {" ".join(joins)}),
-flagged AS (SELECT joined.*, ({is_bad}) AS _is_bad FROM joined)
-SELECT flagged.*,
-       CASE WHEN _is_bad THEN list_filter([{names}], lambda x: x IS NOT NULL) ELSE [] END AS _failed_rules,
-       CASE WHEN _is_bad THEN list_filter([{reasons}], lambda x: x IS NOT NULL) ELSE [] END AS _reasons
-FROM flagged
+CREATE OR REPLACE TEMP TABLE _bad AS
+WITH typed AS (SELECT staged.*, {typed_cols} FROM ({staged}) AS staged),
+joined AS (SELECT typed.*, {", ".join(extra)} FROM typed {" ".join(joins)})
+SELECT _source_file, _row_number,
+       list_filter([{names}], lambda x: x IS NOT NULL) AS _failed_rules,
+       list_filter([{reasons}], lambda x: x IS NOT NULL) AS _reasons,
+       to_json({{{record}}}) AS _raw_record
+FROM joined
+WHERE {is_bad}
 """

@@ -39,9 +39,9 @@ def schema_of(contract: Contract) -> pa.Schema:
 
 
 def ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    """``prefix`` + zero-padded ``numbers`` (C000000001)."""
-    digits = pc.utf8_lpad(pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.string()), width, "0")
-    return pc.binary_join_element_wise(prefix, digits, "")
+    """``prefix`` + zero-padded ``numbers`` (C000000001): 10**width + n as text, leading 1 replaced."""
+    shifted = np.asarray(numbers, dtype=np.int64) + np.int64(10) ** width
+    return pc.utf8_replace_slice(pc.cast(_primitive(shifted, np.int64, pa.int64(), None), pa.string()), 0, 1, prefix)
 
 
 def block_ids(prefix: str, chunk: int, seq: np.ndarray, width: int) -> pa.Array:
@@ -53,44 +53,46 @@ def block_ids(prefix: str, chunk: int, seq: np.ndarray, width: int) -> pa.Array:
 def _validity(valid: np.ndarray | None) -> pa.Buffer | None:
     if valid is None or bool(np.all(valid)):
         return None
-    return pa.array(np.asarray(valid, dtype=bool)).buffers()[1]
+    return pa.py_buffer(np.packbits(np.asarray(valid, dtype=bool), bitorder="little"))
+
+
+def _primitive(values: np.ndarray, dtype: type, arrow: pa.DataType, valid: np.ndarray | None) -> pa.Array:
+    """Wrap a numpy buffer as an Arrow array (no copy beyond the dtype conversion, no pandas)."""
+    data = np.ascontiguousarray(np.asarray(values, dtype=dtype))
+    return pa.Array.from_buffers(arrow, len(data), [_validity(valid), pa.py_buffer(data)])
 
 
 def dates(days: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    data = np.ascontiguousarray(np.asarray(days, dtype=np.int32))
-    mask = None if valid is None else ~np.asarray(valid, dtype=bool)
-    return pa.array(data, type=pa.int32(), mask=mask).view(pa.date32())
+    return _primitive(days, np.int32, pa.date32(), valid)
 
 
 def money(cents: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     """int64 cents → decimal128(18, 2), exactly."""
     cents = np.asarray(cents, dtype=np.int64)
     n = len(cents)
-    data = np.empty((n, 2), dtype=np.int64)
+    data = np.empty((n, 2), dtype=np.int64)  # little-endian int128: low word, sign word
     data[:, 0] = cents
     data[:, 1] = cents >> 63
     return pa.Array.from_buffers(pa.decimal128(18, 2), n, [_validity(valid), pa.py_buffer(data)])
 
 
 def ints(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    mask = None if valid is None else ~np.asarray(valid, dtype=bool)
-    return pa.array(np.asarray(values, dtype=np.int32), type=pa.int32(), mask=mask)
+    return _primitive(values, np.int32, pa.int32(), valid)
 
 
 def floats(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    mask = None if valid is None else ~np.asarray(valid, dtype=bool)
-    return pa.array(np.asarray(values, dtype=np.float64), type=pa.float64(), mask=mask)
+    return _primitive(values, np.float64, pa.float64(), valid)
 
 
 def bools(values: np.ndarray) -> pa.Array:
-    return pa.array(np.asarray(values, dtype=bool), type=pa.bool_())
+    data = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(data)])
 
 
 def pick(vocabulary: list[str] | tuple[str, ...], index: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     """Strings by index into a vocabulary (dictionary decode)."""
     dictionary = pa.array(list(vocabulary), type=pa.string())
-    idx = pa.array(np.asarray(index, dtype=np.int32), mask=None if valid is None else ~np.asarray(valid, dtype=bool))
-    return pc.take(dictionary, idx)
+    return pc.take(dictionary, _primitive(index, np.int32, pa.int32(), valid))
 
 
 def concat_strings(*parts: pa.Array | str) -> pa.Array:
@@ -98,11 +100,11 @@ def concat_strings(*parts: pa.Array | str) -> pa.Array:
 
 
 def number_strings(values: np.ndarray) -> pa.Array:
-    return pc.cast(pa.array(np.asarray(values, dtype=np.int64)), pa.string())
+    return pc.cast(_primitive(values, np.int64, pa.int64(), None), pa.string())
 
 
-def take_rows(table: pa.Table, index: np.ndarray) -> pa.Table:
-    return table.take(pa.array(np.asarray(index, dtype=np.int64)))
+def take(arr: pa.Array, index: np.ndarray) -> pa.Array:
+    return arr.take(_primitive(index, np.int64, pa.int64(), None))
 
 
 def build_table(contract: Contract, columns: dict[str, pa.Array]) -> pa.Table:

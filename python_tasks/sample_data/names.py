@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from python_tasks.sample_data.arrow_build import bools as ab_bools
 from python_tasks.sample_data.arrow_build import concat_strings, number_strings, pick
 from python_tasks.sample_data.reference import Reference
 
@@ -100,19 +101,21 @@ def person_names(rng: np.random.Generator, n: int) -> pa.Array:
     given = list(GIVEN)
     first = pick(given, rng.integers(0, len(given), n))
     second = pick(given, rng.integers(0, len(given), n))
-    two_char = pa.array(rng.random(n) < 0.7)
+    two_char = ab_bools(rng.random(n) < 0.7)
     second = pc.if_else(two_char, second, "")
     return concat_strings(pick(list(SURNAMES), surname), first, second)
 
 
 _ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
-_ID_CHECK = np.array(list("10X98765432"))
+_ID_CHECK = tuple("10X98765432")
 
 
 def id_numbers(rng: np.random.Generator, region_codes: np.ndarray, birth_days: np.ndarray) -> pa.Array:
     """18-digit resident ID numbers (GB 11643): area code, birth date, sequence, check character."""
     n = len(birth_days)
-    area = region_codes.astype(np.int64) // 100 * 100 + rng.integers(1, 30, n)  # a district of the city
+    region_codes = np.asarray(region_codes, dtype=np.int64)
+    city = np.where(region_codes % 10_000 == 0, region_codes + 100, region_codes)  # 310000 -> 310100
+    area = city + rng.integers(1, 20, n)  # a district of the city: 310104, 440305
     birth = np.asarray(birth_days, dtype=np.int64).astype("datetime64[D]")
     ymd = np.char.replace(np.datetime_as_string(birth, unit="D"), "-", "").astype(np.int64)
     seq = rng.integers(1, 999, n)
@@ -123,9 +126,9 @@ def id_numbers(rng: np.random.Generator, region_codes: np.ndarray, birth_days: n
         digits[:, 6 + i] = ymd // 10 ** (7 - i) % 10
     for i in range(3):
         digits[:, 14 + i] = seq // 10 ** (2 - i) % 10
-    check = _ID_CHECK[(digits @ _ID_WEIGHTS) % 11]
+    check = pick(_ID_CHECK, (digits @ _ID_WEIGHTS) % 11)
     body = area * 10**11 + ymd * 1000 + seq
-    return concat_strings(number_strings(body), pa.array(check, pa.string()))
+    return concat_strings(number_strings(body), check)
 
 
 _PHONE_PREFIX = np.array([130, 131, 132, 133, 135, 136, 137, 138, 139, 150, 151, 152, 155, 157, 158, 159, 166,

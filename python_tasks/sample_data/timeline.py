@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 
 import numpy as np
 
@@ -24,14 +25,30 @@ def from_day(day: int) -> date:
     return EPOCH + timedelta(days=int(day))
 
 
+_DAY0 = -40_000  # 1860: lookup tables cover day numbers _DAY0 … NEVER
+_MONTH0 = -1_400
+
+
+@cache
+def _month_table() -> np.ndarray:
+    days = np.arange(_DAY0, NEVER + 60_000, dtype=np.int64)  # headroom for NEVER + offsets
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+@cache
+def _month_start_table() -> np.ndarray:
+    months = np.arange(_MONTH0, int(_month_table()[-1]) + 2, dtype=np.int64)  # covers the day table
+    return months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
 def month_of(days: np.ndarray | int) -> np.ndarray:
-    """Epoch month (months since 1970-01) of each day number."""
-    return np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    """Epoch month (months since 1970-01) of each day number (a table lookup: this is hot)."""
+    return _month_table()[np.asarray(days, dtype=np.int64) - _DAY0]
 
 
 def month_start(months: np.ndarray | int) -> np.ndarray:
     """Day number of the first day of each epoch month."""
-    return np.asarray(months, dtype=np.int64).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    return _month_start_table()[np.asarray(months, dtype=np.int64) - _MONTH0]
 
 
 def add_months(days: np.ndarray, months: np.ndarray | int) -> np.ndarray:

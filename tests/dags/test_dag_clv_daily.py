@@ -1,0 +1,110 @@
+"""Structure of clv_daily: one ingest task per internal source, edges from the contracts' foreign keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from python_tasks.orchestration.sources import internal_sources, upstream_sources
+from python_tasks.settings import WAREHOUSE_POOL
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture(scope="module")
+def dag(dagbag):
+    return dagbag.dags["clv_daily"]
+
+
+def ingest_id(source: str) -> str:
+    return f"ingest.{source}"
+
+
+def test_task_ids(dag):
+    assert set(dag.task_ids) == {ingest_id(s) for s in internal_sources()} | {"summarise"}
+    assert dag.task_group_dict["ingest"].children.keys() == {ingest_id(s) for s in internal_sources()}
+
+
+def test_ingest_edges_follow_the_foreign_keys(dag):
+    for source in internal_sources():
+        expected = {ingest_id(u) for u in upstream_sources(source) if u in internal_sources()}
+        assert dag.task_dict[ingest_id(source)].upstream_task_ids == expected, source
+
+
+@pytest.mark.parametrize(
+    ("upstream", "downstream"),
+    [
+        ("clients", "facilities"),
+        ("facilities", "repayments"),
+        ("clients", "repayments"),
+        ("facilities", "collateral"),
+        ("clients", "ratings"),
+        ("clients", "financial_statements"),
+        ("clients", "product_holdings"),
+        ("clients", "crm_interactions"),
+        ("clients", "fee_income"),
+    ],
+)
+def test_concrete_edges(dag, upstream, downstream):
+    assert ingest_id(upstream) in dag.task_dict[ingest_id(downstream)].upstream_task_ids
+
+
+def test_clients_load_first(dag):
+    assert dag.task_dict["ingest.clients"].upstream_task_ids == set()
+
+
+def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
+    summarise = dag.task_dict["summarise"]
+    assert summarise.trigger_rule == "all_success"
+    assert summarise.get_flat_relative_ids(upstream=True) == {ingest_id(s) for s in internal_sources()}
+    assert summarise.downstream_task_ids == set()
+
+
+def test_every_task_runs_in_the_warehouse_pool_with_retries(dag):
+    for task in dag.tasks:
+        assert task.pool == WAREHOUSE_POOL == "duckdb_warehouse", task.task_id
+        assert task.pool_slots == 1
+        assert task.retries == 2, task.task_id
+        assert task.retry_delay >= timedelta(minutes=1), task.task_id
+
+
+def test_ingest_tasks_fail_fast_on_a_broken_delivery(dag):
+    from python_tasks.orchestration.retries import DeliveryRetryPolicy
+
+    for source in internal_sources():
+        assert isinstance(dag.task_dict[ingest_id(source)].retry_policy, DeliveryRetryPolicy)
+
+
+def test_dag_settings(dag):
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    from python_tasks.orchestration.assets import EXTERNAL_INDICATORS
+
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    assert dag.start_date == datetime(2021, 1, 1, tzinfo=UTC)
+    assert dag.doc_md and "clv_daily" in dag.doc_md
+    assert {"clv", "daily"} <= set(dag.tags)
+    schedule = dag.timetable
+    assert isinstance(schedule, AssetOrTimeSchedule)
+    assert schedule.asset_condition == EXTERNAL_INDICATORS
+    assert isinstance(schedule.timetable, CronTriggerTimetable)
+    assert schedule.timetable.expression == "0 6 * * *"
+    assert str(schedule.timetable.timezone) == "Asia/Shanghai"
+
+
+def test_the_06_00_shanghai_run_processes_the_day_that_has_just_closed(dag):
+    import pendulum
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    from python_tasks.orchestration.business_dates import business_date
+
+    restriction = TimeRestriction(earliest=pendulum.datetime(2026, 11, 20, tz="UTC"), latest=None, catchup=True)
+    info = coerce_to_core_timetable(dag.timetable).next_dagrun_info(
+        last_automated_data_interval=None, restriction=restriction
+    )
+    assert info.run_after == pendulum.datetime(2026, 11, 21, 6, tz="Asia/Shanghai")
+    assert business_date(info.logical_date, info.run_after).isoformat() == "2026-11-20"
+    assert business_date(None, info.run_after).isoformat() == "2026-11-20"

@@ -1,0 +1,125 @@
+"""clv_daily end to end with ``dag.test()``: generated deliveries in a temporary CLV_HOME, a temporary
+Airflow metadata DB (see conftest), the real ingest tasks, and the DuckDB warehouse read back."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from conftest import DAGS_FOLDER
+
+from python_tasks.orchestration.sources import internal_sources
+
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(180)]
+
+BUSINESS_DATE = date(2026, 11, 20)
+
+
+def fresh_dag(dag_id: str, *, retries: int | None = None):
+    """The DAG parsed from its file, as the DAG processor would, not shared with other tests."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=DAGS_FOLDER / f"{dag_id}.py")
+    assert bag.import_errors == {}
+    dag = bag.dags[dag_id]
+    if retries is not None:
+        for task in dag.tasks:
+            task.retries = retries
+    return dag
+
+
+def generate_deliveries(home, *, seed: int) -> None:
+    generate = pytest.importorskip("python_tasks.sample_data.generate").generate
+    generate(home / "inbox", scale="S", seed=seed, first_date=BUSINESS_DATE, days=1, clients=200)
+
+
+def task_states(dag_run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def query(home, sql: str, params: list | None = None) -> list[tuple]:
+    import duckdb
+
+    with duckdb.connect(str(home / "warehouse" / "clv.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def raw_counts(home) -> dict[str, int]:
+    return {
+        source: query(home, f'SELECT count(*) FROM raw."{source}" WHERE _as_of_date = ?', [BUSINESS_DATE])[0][0]
+        for source in internal_sources()
+    }
+
+
+@pytest.fixture(scope="module")
+def daily_run(airflow_db, tmp_path_factory):
+    """One scheduled-style run of clv_daily for BUSINESS_DATE on freshly generated deliveries."""
+    home = tmp_path_factory.mktemp("clv_home")
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("CLV_INBOX_DIR", "CLV_LANDING_DIR", "CLV_WAREHOUSE_PATH", "CLV_EXTERNAL_API_URL"):
+            mp.delenv(key, raising=False)
+        mp.setenv("CLV_HOME", str(home))
+        generate_deliveries(home, seed=11)
+        # No retries: a failure must fail the test now, not after the retry delays.
+        dag = fresh_dag("clv_daily", retries=0)
+        dag_run = dag.test(logical_date=datetime(2026, 11, 20, tzinfo=UTC))
+        yield home, dag, dag_run
+
+
+def test_every_task_succeeded(daily_run):
+    _, dag, dag_run = daily_run
+    assert task_states(dag_run) == {task_id: "success" for task_id in dag.task_ids}
+    assert dag_run.state == "success"
+
+
+def test_raw_tables_hold_partition_d_of_every_internal_source(daily_run):
+    home, _, _ = daily_run
+    counts = raw_counts(home)
+    assert all(rows > 0 for rows in counts.values()), counts
+    assert counts["clients"] <= 200
+
+
+def test_the_ledger_records_every_source_for_this_run(daily_run):
+    home, _, dag_run = daily_run
+    rows = query(
+        home,
+        "SELECT source, as_of_date, status FROM audit.load_ledger WHERE run_id = ? ORDER BY source",
+        [dag_run.run_id],
+    )
+    assert {source for source, _, _ in rows} == set(internal_sources())
+    assert {as_of for _, as_of, _ in rows} == {BUSINESS_DATE}
+    assert {status for _, _, status in rows} == {"loaded"}
+
+
+def test_an_asset_triggered_run_reprocesses_the_last_closed_day_and_changes_nothing(daily_run):
+    """No logical date (as when the external asset triggers the run): D = Shanghai date of run_after - 1."""
+    home, _, _ = daily_run
+    before = raw_counts(home)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLV_HOME", str(home))
+        dag = fresh_dag("clv_daily", retries=0)
+        # 07:30 on 21 Nov in Shanghai is still 20 Nov in UTC.
+        dag_run = dag.test(logical_date=None, run_after=datetime(2026, 11, 20, 23, 30, tzinfo=UTC))
+    assert dag_run.logical_date is None
+    assert set(task_states(dag_run).values()) == {"success"}
+    rows = query(home, "SELECT DISTINCT as_of_date, status FROM audit.load_ledger WHERE run_id = ?", [dag_run.run_id])
+    assert rows == [(BUSINESS_DATE, "unchanged")]
+    assert raw_counts(home) == before
+
+
+def test_a_broken_file_fails_the_run_at_once_and_nothing_is_summarised(airflow_db, clv_home):
+    generate_deliveries(clv_home, seed=12)
+    clients_files = sorted((clv_home / "inbox" / "clients" / BUSINESS_DATE.isoformat()).iterdir())
+    assert clients_files
+    clients_files[0].write_text("not,the,clients,header\n1,2,3,4\n", encoding="ascii")
+    dag = fresh_dag("clv_daily")  # retries as deployed: the retry policy must fail the task at once
+    dag_run = dag.test(logical_date=datetime(2026, 11, 20, tzinfo=UTC))
+
+    states = task_states(dag_run)
+    assert states.pop("ingest.clients") == "failed"
+    # Every other source references clients, so nothing else loads and the run is not summarised.
+    assert states == {task_id: "upstream_failed" for task_id in states}
+    assert dag_run.state == "failed"
+    clients_ti = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "ingest.clients")
+    assert clients_ti.try_number == 1
+    assert query(clv_home, "SELECT count(*) FROM raw.clients")[0][0] == 0
