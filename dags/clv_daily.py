@@ -1,11 +1,12 @@
 """
 ### clv_daily: the daily corporate-lending CLV run for one business date D
 
-**Business date.** A scheduled run fires at 06:00 Asia/Shanghai and processes the business day that has
-just closed: D = the run's logical date (`ds`). A run triggered by a new external delivery (the
-`clv_external_indicators` asset, emitted by `clv_external_monthly`) has no logical date; it recomputes
-the last closed business day, D = the Shanghai date of `run_after` minus one day. See
-`python_tasks.orchestration.business_dates`.
+**Business date.** A scheduled run fires at 06:00 Asia/Shanghai, when the deliveries of the previous
+day are complete, and processes that day: D = the run's logical date (`ds`, 22:00 UTC of D).
+`airflow dags test clv_daily 2026-11-20` processes 2026-11-20. A run triggered by a new external
+delivery (the `clv_external_indicators` asset, emitted by `clv_external_monthly`) has no logical date;
+it recomputes the business date of the latest scheduled run due at its `run_after` (the Shanghai day
+before, or the day before that if it runs before 06:00). See `python_tasks.orchestration.business_dates`.
 
 **Stages** (in run order):
 

@@ -2,9 +2,10 @@
 ### clv_external_monthly: load the external indicators and announce them
 
 Fires at 05:00 Asia/Shanghai on the first day of each month and loads the external sources (macro and
-industry indicators, fetched from their APIs) for business date D = the run's logical date (`ds`), which
-is the last day of the month just ended. One task per external source (`ingest.<source>`), each in the
-one-slot `duckdb_warehouse` pool because it writes the warehouse.
+industry indicators, fetched from the vendor's API) published that day: D = the Shanghai date of the run
+(the first of the month; `airflow dags test clv_external_monthly 2026-11-01` loads 2026-11-01). One task
+per external source (`ingest.<source>`), each in the one-slot `duckdb_warehouse` pool because it writes
+the warehouse.
 
 When every load has succeeded, `emit_external_indicators` emits the `clv_external_indicators` asset with
 `as_of_date`, the sources with new data and the rows loaded per source in the event's extra. `clv_daily`
@@ -12,7 +13,8 @@ is scheduled on that asset, so a new external delivery triggers a recomputation 
 date. If nothing was new (a rerun, or the vendor re-sent the same files) the task is skipped and no event
 is emitted.
 
-A broken payload fails its task at once; an unreachable API is retried (twice, 5 minutes apart).
+A broken payload fails its task at once; a publication not there yet, an unreachable API and any other
+error are retried (twice, 5 minutes apart).
 
 **Rerun:** clear the run (or `airflow dags test clv_external_monthly D`); each load replaces partition D.
 """
@@ -37,10 +39,10 @@ def ingest(source: str) -> dict:
     from airflow.sdk import get_current_context
 
     from python_tasks.ingest.job import ingest_source
-    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.orchestration.business_dates import publication_date_of_run
 
     context = get_current_context()
-    return ingest_source(source, as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+    return ingest_source(source, as_of_date=publication_date_of_run(context["dag_run"]), run_id=context["run_id"])
 
 
 @task(outlets=[EXTERNAL_INDICATORS])
@@ -50,10 +52,10 @@ def emit_external_indicators(loads: list[dict]) -> None:
     from airflow.sdk.exceptions import AirflowSkipException
 
     from python_tasks.orchestration.assets import sources_with_new_data
-    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.orchestration.business_dates import publication_date_of_run
 
     context = get_current_context()
-    as_of_date = business_date_of_run(context["dag_run"])
+    as_of_date = publication_date_of_run(context["dag_run"])
     new = sources_with_new_data(loads)
     if not new:
         raise AirflowSkipException(f"no new external data for {as_of_date}; clv_daily is not triggered")

@@ -81,7 +81,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from python_tasks.io import warehouse
 
     settings = get_settings()
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 140)
     if not settings.warehouse_path.exists():
         console.print(
             f"No warehouse at {settings.warehouse_path} yet: run `make demo` or `python -m python_tasks run`."

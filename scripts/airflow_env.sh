@@ -3,8 +3,9 @@
 #
 #   source scripts/airflow_env.sh        # then: bash scripts/airflow_setup.sh; airflow standalone
 #
-# Sourced by the Makefile and the README; it only exports variables. Any variable already set in the
-# environment wins, so a deployment (or CI) can point Airflow elsewhere without editing this file.
+# Sourced by the Makefile and the README; it only exports variables. Where Airflow keeps its state and
+# finds the DAGs is fixed to this project (a global AIRFLOW_HOME in your shell must not capture the demo);
+# every other setting below is a default that a variable already set in the environment overrides.
 
 _clv_env_src="${BASH_SOURCE[0]:-${(%):-%x}}"
 CLV_PROJECT_ROOT="$(cd "$(dirname "$_clv_env_src")/.." && pwd)"
@@ -12,10 +13,10 @@ unset _clv_env_src
 export CLV_PROJECT_ROOT
 
 # Airflow's own state: metadata DB, logs, generated config, standalone admin password.
-export AIRFLOW_HOME="${AIRFLOW_HOME:-$CLV_PROJECT_ROOT/airflow_home}"
-export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$CLV_PROJECT_ROOT/dags}"
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
-export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
+export AIRFLOW_HOME="$CLV_PROJECT_ROOT/airflow_home"
+export AIRFLOW__CORE__DAGS_FOLDER="$CLV_PROJECT_ROOT/dags"
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
+export AIRFLOW__CORE__EXECUTOR="LocalExecutor"
 # The project's virtual environment (uv sync) provides the airflow command.
 if [ -x "$CLV_PROJECT_ROOT/.venv/bin/airflow" ]; then
   case ":$PATH:" in
@@ -42,7 +43,10 @@ export AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__P
 # Local UI: every user is an admin (no login page); this is for a single developer's machine only.
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS:-True}"
 export AIRFLOW__API__EXPOSE_CONFIG="${AIRFLOW__API__EXPOSE_CONFIG:-True}"
+# Set AIRFLOW__API__PORT before sourcing to move the UI: task processes reach the execution API through
+# the base URL, so both must agree.
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+export AIRFLOW__API__BASE_URL="http://localhost:$AIRFLOW__API__PORT"
 # Lineage events get a namespace (transport configured with the lineage work; none means no events).
 export AIRFLOW__OPENLINEAGE__NAMESPACE="${AIRFLOW__OPENLINEAGE__NAMESPACE:-clv_warehouse}"
 export AIRFLOW__LOGGING__COLORED_CONSOLE_LOG="${AIRFLOW__LOGGING__COLORED_CONSOLE_LOG:-False}"

@@ -40,7 +40,8 @@ def ingest_source(source: str, as_of_date: str | date, run_id: str, *, force: bo
     )
     for outcome in result.files:
         if outcome.message and outcome.status != "unchanged":
-            log.warning("%s: %s", outcome.file_name, outcome.message)
+            level = logging.INFO if outcome.message.startswith("header only") else logging.WARNING
+            log.log(level, "%s: %s", outcome.file_name, outcome.message)
     return result.as_dict()
 
 

@@ -9,6 +9,7 @@ duplicate delivery; a rerun with byte-identical files is recognised and changes 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -105,7 +106,25 @@ def _write_ledger(
         )
 
 
+def has_no_rows(lf: LandedFile) -> bool:
+    """An empty delivery (header only, no records): identical bytes on two dates are not a re-delivery."""
+    if lf.path.suffix == ".csv":
+        with lf.path.open("rb") as fh:
+            fh.readline()
+            return not fh.readline().strip()
+    if lf.path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(lf.path).metadata.num_rows == 0
+        except Exception:  # noqa: BLE001 - an unreadable file is judged by the reader, not here
+            return False
+    return False
+
+
 def _duplicate_of(con: duckdb.DuckDBPyConnection, contract: Contract, as_of_date: date, lf: LandedFile) -> str | None:
+    if has_no_rows(lf):
+        return None
     row = con.execute(
         "SELECT file_name, as_of_date, run_id FROM audit.load_ledger WHERE source = $s AND sha256 = $sha "
         "AND status IN ('loaded', 'unchanged') AND (as_of_date <> $d OR file_name <> $f) ORDER BY finished_at LIMIT 1",
@@ -233,16 +252,24 @@ def _validate_and_load(
 ) -> None:
     """Replace partition D: insert every row, find the rows breaking a rule, move them to quarantine."""
     d = {"as_of_date": params["as_of_date"]}
+    clock = _Clock(contract.name)
     con.execute(f"DELETE FROM {raw_table_name(contract)} WHERE _as_of_date = $as_of_date", d)
     con.execute("DELETE FROM audit.quarantine WHERE source = $s AND as_of_date = $as_of_date", {**d, "s": contract.name})
-    con.execute(insert_statement(contract, views), params)
-    for statement in [*key_statements(contract), check_query(contract, views)]:
+    clock.lap("cleared partition")
+    inserted = con.execute(insert_statement(contract, views), params).fetchone()[0]
+    clock.lap(f"inserted {inserted:,} rows")
+    for statement in key_statements(contract):
         con.execute(statement, d if "$as_of_date" in statement else {})
+    clock.lap("checked keys")
+    check = check_query(contract, views)
+    con.execute(check, d if "$as_of_date" in check else {})
+    clock.lap(f"evaluated {len(all_rules(contract))} rules")
     con.execute(
         f"DELETE FROM {raw_table_name(contract)} AS r WHERE r._as_of_date = $as_of_date "
         "AND (r._source_file, r._row_number) IN (SELECT (_source_file, _row_number) FROM _bad)",
         d,
     )
+    clock.lap("removed rows breaking a rule")
     column_of = " ".join(
         f"WHEN {sql_literal(r.name)} THEN {sql_literal(r.column)}" for r in all_rules(contract) if r.column
     )
@@ -256,6 +283,19 @@ def _validate_and_load(
         """,
         {**params, "source": contract.name},
     )
+
+
+class _Clock:
+    """Logs how long each step of a load took, so a slow delivery shows where the time goes."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.last = time.perf_counter()
+
+    def lap(self, what: str) -> None:
+        now = time.perf_counter()
+        log.info("%s: %s in %.2f s", self.source, what, now - self.last)
+        self.last = now
 
 
 def _count_outcomes(

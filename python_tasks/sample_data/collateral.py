@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from python_tasks.sample_data import names
 from python_tasks.sample_data.arrow_build import bools as ab_bools
-from python_tasks.sample_data.arrow_build import concat_strings, number_strings, pick
+from python_tasks.sample_data.arrow_build import concat_strings, number_strings, pick, take
 from python_tasks.sample_data.facilities import CL, FA, IP, PF, TF, WC, Facilities
 from python_tasks.sample_data.lookups import Latest, group_offsets
 from python_tasks.sample_data.population import Clients, Context
@@ -74,9 +74,9 @@ def simulate_collateral(ctx: Context, chunk: int, clients: Clients, fac: Facilit
     day0 = fac.start[f] - rng.integers(0, 46, n)
     release = np.where(fac.close_day[f] < NEVER, fac.close_day[f], NEVER)
 
-    # yearly revaluations while the item secures a live facility
-    until = np.minimum(release, tl.horizon)
-    n_reval = np.where(_REVALUED[ctype], np.maximum((until - day0 - 15) // 365, 0), 0)
+    # yearly revaluations while the item secures a live facility (drawn to the horizon, then cut at the
+    # release, so that the draws do not depend on the generation window)
+    n_reval = np.where(_REVALUED[ctype], np.maximum((tl.horizon - day0 - 15) // 365, 0), 0)
     item, k = group_offsets(n_reval)
     k = k + 1
     r_day = day0[item] + 365 * k + rng.integers(-15, 16, len(item))
@@ -86,9 +86,10 @@ def simulate_collateral(ctx: Context, chunk: int, clients: Clients, fac: Facilit
     before = np.concatenate([[0.0], cum_growth])[group_start[item]]
     r_value = np.round(value0[item] * np.exp(cum_growth - before) / 100) * 100
 
-    ev_item = np.concatenate([np.arange(n), item])
-    ev_day = np.concatenate([day0, r_day]).astype(np.int64)
-    ev_value = np.concatenate([value0, r_value]).astype(np.int64)
+    live = r_day < release[item]
+    ev_item = np.concatenate([np.arange(n), item[live]])
+    ev_day = np.concatenate([day0, r_day[live]]).astype(np.int64)
+    ev_value = np.concatenate([value0, r_value[live]]).astype(np.int64)
     return Collateral(
         n=n,
         fac=f,
@@ -107,32 +108,54 @@ def simulate_collateral(ctx: Context, chunk: int, clients: Clients, fac: Facilit
 def _descriptions(
     rng: np.random.Generator, ctx: Context, clients: Clients, client: np.ndarray, ctype: np.ndarray, value_cents: np.ndarray
 ) -> pa.Array:
+    """Chinese free text per item, built per collateral type for the items of that type only."""
     ref = ctx.ref
-    n = len(client)
-    city = pick(ref.region_short_name, clients.region[client])
-    other = names.company_names(
-        rng, ref, rng.choice(len(ref.region_codes), n, p=ref.region_weight),
-        rng.choice(len(ref.industry_codes), n, p=ref.industry_weight), np.full(n, 1),
-    )
-    price_per_sqm = np.where(ctype == RE, rng.uniform(8_000, 40_000, n), rng.uniform(800, 6_000, n))
-    area = number_strings(np.maximum(np.round(value_cents / 100 / price_per_sqm), 50))
-    count = number_strings(rng.integers(2, 40, n))
-    parts = {
-        RE: concat_strings(city, pick(names.DISTRICTS, rng.integers(0, len(names.DISTRICTS), n)),
-                           pick(names.ROADS, rng.integers(0, len(names.ROADS), n)), number_strings(rng.integers(1, 999, n)),
-                           "号", pick(names.BUILDINGS, rng.integers(0, len(names.BUILDINGS), n)), "，建筑面积", area, "平方米"),
-        LAND: concat_strings(city, pick(names.DISTRICTS, rng.integers(0, len(names.DISTRICTS), n)), "工业用地使用权，面积",
-                             area, "平方米"),
-        EQUIP: concat_strings(pick(names.EQUIPMENT, rng.integers(0, len(names.EQUIPMENT), n)), count, "台（套）"),
-        RECV: concat_strings("对", other, "的应收账款"),
-        DEPO: concat_strings("保证金存单质押，存单号", number_strings(rng.integers(10**11, 10**12, n))),
-        IPR: concat_strings(pick(("发明专利", "实用新型专利", "注册商标专用权"), rng.integers(0, 3, n)), count, "项质押"),
-        GUAR: concat_strings(other, "提供连带责任保证"),
-        EQTY: concat_strings("持有的", other, number_strings(rng.integers(10, 100, n)), "%股权质押"),
-    }  # fmt: skip
-    out = parts[RE]
-    for t, arr in parts.items():
-        if t != RE:
-            out = pc.if_else(ab_bools(ctype == t), arr, out)
-    missing = ab_bools(rng.random(n) < 0.03)
+    pieces: list[pa.Array] = []
+    positions: list[np.ndarray] = []
+    for t in range(len(TYPES)):
+        idx = np.flatnonzero(ctype == t)
+        n = len(idx)
+        if n == 0:
+            continue
+        city = pick(ref.region_short_name, clients.region[client[idx]])
+
+        def other(n: int = n) -> pa.Array:
+            return names.company_names(
+                rng, ref, rng.choice(len(ref.region_codes), n, p=ref.region_weight),
+                rng.choice(len(ref.industry_codes), n, p=ref.industry_weight), np.full(n, 1),
+            )
+
+        def choose(words: tuple[str, ...], n: int = n) -> pa.Array:
+            return pick(words, rng.integers(0, len(words), n))
+
+        if t in (RE, LAND):
+            price = rng.uniform(8_000, 40_000, n) if t == RE else rng.uniform(800, 6_000, n)
+            area = number_strings(np.maximum(np.round(value_cents[idx] / 100 / price), 50))
+        count = number_strings(rng.integers(2, 40, n))
+        if t == RE:
+            text = concat_strings(city, choose(names.DISTRICTS), choose(names.ROADS), number_strings(rng.integers(1, 999, n)),
+                                  "号", choose(names.BUILDINGS), "，建筑面积", area, "平方米")
+        elif t == LAND:
+            text = concat_strings(city, choose(names.DISTRICTS), "工业用地使用权，面积", area, "平方米")
+        elif t == EQUIP:
+            text = concat_strings(choose(names.EQUIPMENT), count, "台（套）")
+        elif t == RECV:
+            text = concat_strings("对", other(), "的应收账款")
+        elif t == DEPO:
+            text = concat_strings("保证金存单质押，存单号", number_strings(rng.integers(10**11, 10**12, n)))
+        elif t == IPR:
+            text = concat_strings(choose(("发明专利", "实用新型专利", "注册商标专用权")), count, "项质押")
+        elif t == GUAR:
+            text = concat_strings(other(), "提供连带责任保证")
+        else:
+            text = concat_strings("持有的", other(), number_strings(rng.integers(10, 100, n)), "%股权质押")
+        pieces.append(text)
+        positions.append(idx)
+    if not pieces:
+        return pa.array([], pa.string())
+    combined = pa.concat_arrays(pieces)
+    inverse = np.empty(len(client), dtype=np.int64)
+    inverse[np.concatenate(positions)] = np.arange(len(client))
+    out = take(combined, inverse)
+    missing = ab_bools(rng.random(len(client)) < 0.03)
     return pc.if_else(missing, pa.scalar(None, pa.string()), out)

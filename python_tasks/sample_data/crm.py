@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from python_tasks.sample_data.facilities import Facilities, Schedule
+from python_tasks.sample_data.keyed_random import KeyedRandom
 from python_tasks.sample_data.lookups import group_offsets
 from python_tasks.sample_data.population import Clients, Context
 from python_tasks.sample_data.timeline import NEVER
@@ -43,9 +44,10 @@ class Interactions:
     outcome_valid: np.ndarray
 
 
-def _draw(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
+def _draw(u: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Categorical draws from uniforms ``u`` with row-wise ``weights``."""
     cum = np.cumsum(weights, axis=1)
-    return (rng.random(len(weights))[:, None] * cum[:, -1:] >= cum).sum(axis=1)
+    return (u[:, None] * cum[:, -1:] >= cum).sum(axis=1)
 
 
 def simulate_crm(ctx: Context, chunk: int, clients: Clients, fac: Facilities, schedule: Schedule) -> Interactions:
@@ -65,7 +67,7 @@ def simulate_crm(ctx: Context, chunk: int, clients: Clients, fac: Facilities, sc
         np.array([0.2, 0.3, 0.5, 0.0, 0.0, 0.0]),
         np.array([0.40, 0.12, 0.30, 0.12, 0.06, 0.0]),
     )
-    r_type = _draw(rng, w)
+    r_type = _draw(rng.random(len(owner)), w)
 
     apply = (rng.random(fac.n) < 0.6)
     a_fac = np.flatnonzero(apply)
@@ -74,26 +76,28 @@ def simulate_crm(ctx: Context, chunk: int, clients: Clients, fac: Facilities, sc
     ok = a_day >= c.created[a_client]
     a_client, a_day = a_client[ok], a_day[ok]
 
+    # collection calls hang off instalments, whose number depends on the window: keyed draws
+    kr = KeyedRandom(ctx.seed, chunk, 8)
     s = schedule
-    chase = (s.late & (s.paid_day - s.due >= 10) & (rng.random(len(s.due)) < 0.7)) | (s.paid_day >= NEVER)
+    chase = (s.late & (s.paid_day - s.due >= 10) & (kr.uniform(s.fac, s.k, salt=1) < 0.7)) | (s.paid_day >= NEVER)
     rows = np.flatnonzero(chase)
     col_client = fac.client[s.fac[rows]]
-    col_day = s.due[rows] + rng.integers(3, 11, len(rows))
+    col_day = s.due[rows] + kr.integers(3, 11, s.fac[rows], s.k[rows], salt=2)
     unpaid = rows[s.paid_day[rows] >= NEVER]
     col_client = np.concatenate([col_client, fac.client[s.fac[unpaid]]])
-    col_day = np.concatenate([col_day, s.due[unpaid] + rng.integers(25, 45, len(unpaid))])
+    col_day = np.concatenate([col_day, s.due[unpaid] + kr.integers(25, 45, s.fac[unpaid], s.k[unpaid], salt=3)])
 
     client = np.concatenate([owner, a_client, col_client])
     day = np.concatenate([r_day, a_day, col_day]).astype(np.int64)
     itype = np.concatenate([r_type, np.full(len(a_client), APPLICATION), np.full(len(col_client), COLLECTION)])
-    n = len(client)
-    channel = _draw(rng, _CHANNEL_W[itype])
+    channel = _draw(kr.uniform(client, day, itype, salt=4), _CHANNEL_W[itype])
     ow = _OUTCOME_W[itype].copy()
     q = c.q_at(client, day, tl)
     ow[:, 0] *= np.exp(0.3 * q)
     ow[:, 2] *= np.exp(-0.3 * q)
-    outcome = _draw(rng, ow)
-    rm = np.where(rng.random(n) < 0.95, c.rm[client], rng.integers(1, ctx.n_relationship_managers + 1, n))
+    outcome = _draw(kr.uniform(client, day, itype, salt=5), ow)
+    other_rm = kr.integers(1, ctx.n_relationship_managers + 1, client, day, itype, salt=7)
+    rm = np.where(kr.uniform(client, day, itype, salt=6) < 0.95, c.rm[client], other_rm)
     order = np.lexsort((itype, day, client))
     return Interactions(
         client=client[order],
@@ -102,5 +106,5 @@ def simulate_crm(ctx: Context, chunk: int, clients: Clients, fac: Facilities, sc
         itype=itype[order],
         rm=rm[order],
         outcome=outcome[order],
-        outcome_valid=rng.random(n)[order] >= 0.05,
+        outcome_valid=kr.uniform(client, day, itype, salt=8)[order] >= 0.05,
     )

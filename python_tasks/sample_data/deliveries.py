@@ -84,7 +84,10 @@ def _take(arr: pa.Array, idx: np.ndarray) -> pa.Array:
 
 
 def _delivered(delivery: np.ndarray) -> np.ndarray:
-    """Indices of the delivered rows (delivery >= 0), ordered by delivery (stable): the writer slices them."""
+    """Indices of the delivered rows (delivery >= 0), ordered by delivery (stable): the writer slices them.
+
+    Event ids are numbered in this order, so the rows of the first deliveries keep their ids when more
+    days are generated."""
     keep = np.flatnonzero(delivery >= 0)
     return keep[np.argsort(delivery[keep], kind="stable")]
 
@@ -200,7 +203,7 @@ def statement_rows(ctx: Context, chunk: int, st: Statements, client_ids: pa.Arra
     delivery = ctx.timeline.delivery_index(st.reported)
     keep = _delivered(delivery)
     cols: dict[str, pa.Array] = {
-        "statement_id": ab.block_ids("S", chunk, keep, _WIDTH["S"]),
+        "statement_id": ab.block_ids("S", chunk, np.arange(len(keep)), _WIDTH["S"]),
         "client_id": _take(client_ids, st.client[keep]),
         "period_end_date": ab.dates(st.period_end[keep]),
         "period_type": ab.pick(("quarterly", "annual"), st.annual[keep].astype(np.int64)),
@@ -290,7 +293,7 @@ def rating_rows(ctx: Context, chunk: int, r: Ratings, client_ids: pa.Array) -> R
     table = ab.build_table(
         ctx.contracts["ratings"],
         {
-            "rating_id": ab.block_ids("RT", chunk, keep, _WIDTH["RT"]),
+            "rating_id": ab.block_ids("RT", chunk, np.arange(len(keep)), _WIDTH["RT"]),
             "client_id": _take(client_ids, r.client[keep]),
             "rating_date": ab.dates(r.day[keep]),
             "grade": ab.pick(GRADES, r.grade[keep]),
@@ -373,7 +376,7 @@ def fee_rows(ctx: Context, chunk: int, fe: Fees, client_ids: pa.Array) -> Rows:
     table = ab.build_table(
         ctx.contracts["fee_income"],
         {
-            "fee_id": ab.block_ids("FE", chunk, keep, _WIDTH["FE"]),
+            "fee_id": ab.block_ids("FE", chunk, np.arange(len(keep)), _WIDTH["FE"]),
             "client_id": _take(client_ids, fe.client[keep]),
             "product_code": ab.pick(FEE_PRODUCT_CODES, fe.product[keep]),
             "fee_type": ab.pick(FEE_TYPES, fe.fee_type[keep]),
@@ -391,7 +394,7 @@ def crm_rows(ctx: Context, chunk: int, it: Interactions, client_ids: pa.Array) -
     table = ab.build_table(
         ctx.contracts["crm_interactions"],
         {
-            "interaction_id": ab.block_ids("I", chunk, keep, _WIDTH["I"]),
+            "interaction_id": ab.block_ids("I", chunk, np.arange(len(keep)), _WIDTH["I"]),
             "client_id": _take(client_ids, it.client[keep]),
             "interaction_date": ab.dates(it.day[keep]),
             "channel": ab.pick(CHANNELS, it.channel[keep]),

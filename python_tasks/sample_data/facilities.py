@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from python_tasks.sample_data.keyed_random import KeyedRandom
 from python_tasks.sample_data.lookups import RunningSum, group_offsets
 from python_tasks.sample_data.population import Clients, Context, annual_pd, grade_index
 from python_tasks.sample_data.timeline import NEVER, add_months, month_of, month_start, year_of
@@ -125,7 +126,7 @@ def _product_weights(ctx: Context, clients: Clients, cl: np.ndarray) -> np.ndarr
 def simulate_facilities(ctx: Context, chunk: int, clients: Clients) -> tuple[Facilities, Schedule]:
     rng = ctx.rng(chunk, 2)
     tl, eco = ctx.timeline, ctx.economy
-    hs, horizon, last = tl.history_start, tl.horizon, tl.last_day
+    hs, horizon = tl.history_start, tl.horizon
     c = clients
 
     # --- origination -----------------------------------------------------------------------------------
@@ -215,8 +216,7 @@ def simulate_facilities(ctx: Context, chunk: int, clients: Clients) -> tuple[Fac
     # --- schedules, payments and balance events, in batches of facilities (bounded temporaries) ------------
     terms = _Terms(cl, start, step, n_inst, rtype, rate, principal, limit_cents, util, fac_default)
     parts = [
-        _expand(ctx, chunk, b, terms, c, slice(a, min(a + _BATCH, nf)))
-        for b, a in enumerate(range(0, nf, _BATCH))
+        _expand(ctx, chunk, terms, c, slice(a, min(a + _BATCH, nf))) for a in range(0, nf, _BATCH)
     ]
 
     def cat(name: str, dtype: type) -> np.ndarray:
@@ -229,7 +229,6 @@ def simulate_facilities(ctx: Context, chunk: int, clients: Clients) -> tuple[Fac
         fac=cat("fac", np.int64), k=cat("k", np.int32), due=cat("due", np.int64), principal=cat("principal", np.int64),
         interest=cat("interest", np.int64), paid_day=cat("paid_day", np.int64), late=cat("late", bool),
     )
-    del parts
 
     facilities = Facilities(
         n=nf,
@@ -273,9 +272,9 @@ class _Terms:
     default_day: np.ndarray
 
 
-def _expand(ctx: Context, chunk: int, batch: int, t: _Terms, c: Clients, sl: slice) -> dict[str, np.ndarray]:
+def _expand(ctx: Context, chunk: int, t: _Terms, c: Clients, sl: slice) -> dict[str, np.ndarray]:
     """Instalments due in the window for facilities ``sl``: amounts, payment days and balance events."""
-    rng = ctx.rng(chunk, 1000 + batch)
+    kr = KeyedRandom(ctx.seed, chunk, 1000)  # keyed by (facility, instalment): independent of the window
     tl = ctx.timeline
     start, step, n_inst, rtype = t.start[sl], t.step[sl], t.n_inst[sl], t.rtype[sl]
     rate, principal, limit, util, fac_default = t.rate[sl], t.principal[sl], t.limit[sl], t.util[sl], t.default_day[sl]
@@ -285,6 +284,7 @@ def _expand(ctx: Context, chunk: int, batch: int, t: _Terms, c: Clients, sl: sli
     k_hi = np.minimum(n_inst, first_due_on_or_after(start, step, cutoff + 1) - 1)
     f, j = group_offsets(np.maximum(k_hi - k_lo + 1, 0))
     k = k_lo[f] + j
+    key = f + sl.start
     due = add_months(start[f], k * step[f])
     nn = n_inst[f]
     B = principal[f]
@@ -295,12 +295,13 @@ def _expand(ctx: Context, chunk: int, batch: int, t: _Terms, c: Clients, sl: sli
 
     # revolving lines: the drawn level moves at each due date; the last instalment repays it
     revolving = rtype[f] == RV
-    level = np.round(limit[f] * np.clip(util[f] + 0.12 * rng.normal(0, 1, len(f)), 0.05, 1.0) / 100_000) * 100_000
+    level = np.round(limit[f] * np.clip(util[f] + 0.12 * kr.normal(key, k, salt=1), 0.05, 1.0) / 100_000) * 100_000
     level = np.where(k >= nn, 0, level).astype(np.int64)
     start_level = np.where(
         k_lo == 1,
         principal,
-        np.round(limit * np.clip(util + 0.12 * rng.normal(0, 1, nf), 0.05, 1.0) / 100_000) * 100_000,
+        np.round(limit * np.clip(util + 0.12 * kr.normal(np.arange(nf) + sl.start, salt=2), 0.05, 1.0) / 100_000)
+        * 100_000,
     ).astype(np.int64)
     prev_level = np.where(j == 0, start_level[f], np.roll(level, 1))
     balance_before = np.where(revolving, prev_level, balance_before)
@@ -310,13 +311,13 @@ def _expand(ctx: Context, chunk: int, batch: int, t: _Terms, c: Clients, sl: sli
 
     # payment behaviour: late with a probability rising as the latent quality falls; stressed before a
     # default; unpaid in the 90 days up to it
-    nrow = len(f)
     q_due = c.q[t.client[sl][f], tl.grid_index(due)]
-    late = rng.random(nrow) < np.clip(0.012 * np.exp(-0.9 * q_due), 0, 0.5)
-    lateness = np.where(rng.random(nrow) < 0.15, rng.integers(30, 90, nrow), np.minimum(rng.geometric(0.1, nrow), 89))
+    late = kr.uniform(key, k, salt=3) < np.clip(0.006 * np.exp(-1.2 * q_due), 0, 0.5)
+    long_late = kr.uniform(key, k, salt=4) < np.clip(0.12 * np.exp(-0.6 * q_due), 0.02, 0.5)
+    lateness = np.where(long_late, kr.integers(30, 90, key, k, salt=5), np.minimum(kr.geometric(0.1, key, k, salt=6), 29))
     fd = fac_default[f]
-    stressed = (fd < NEVER) & (due >= fd - 270) & (due < fd - 90) & (rng.random(nrow) < 0.6)
-    lateness = np.where(stressed, rng.integers(15, 86, nrow), lateness)
+    stressed = (fd < NEVER) & (due >= fd - 270) & (due < fd - 90) & (kr.uniform(key, k, salt=7) < 0.6)
+    lateness = np.where(stressed, kr.integers(15, 86, key, k, salt=8), lateness)
     late |= stressed
     unpaid = (fd < NEVER) & (due >= fd - 90)
     late &= ~unpaid

@@ -199,7 +199,7 @@ def generate(
         queue = deque(chunks)
         with bar:
             while queue or pending:
-                while queue and len(pending) < max(workers, 1) + 1:
+                while queue and len(pending) < (workers + 1 if workers > 1 else 1):
                     pending.append(executor.submit(_chunk_job, ctx, *queue.popleft()))
                 result = pending.popleft().result()
                 for source, (table, delivery) in result.items():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from python_tasks.sample_data.facilities import CL, PRODUCTS, Facilities, first_due_on_or_after
+from python_tasks.sample_data.keyed_random import KeyedRandom
 from python_tasks.sample_data.lookups import group_offsets
 from python_tasks.sample_data.population import Clients, Context
 from python_tasks.sample_data.timeline import NEVER, add_months, month_of, month_start
@@ -217,7 +218,9 @@ def simulate_fees(ctx: Context, chunk: int, clients: Clients, holdings: Holdings
     ftype = np.concatenate([fee_type[p_hold], o_type, np.full(len(a_fac), F_ARR), np.full(len(c_fac), F_COMMIT)])
     fday = np.concatenate([day, h.opened[o_hold], fac.start[a_fac], c_day])
     amount = np.concatenate([level[p_hold], o_amount, a_amount, c_amount])
-    amount = amount * np.exp(rng.normal(0, 0.3, len(amount)))
+    kind = np.repeat(np.arange(4), [len(p_hold), len(o_hold), len(a_fac), len(c_fac)])
+    owner = np.concatenate([p_hold, o_hold, a_fac, c_fac])
+    amount = amount * np.exp(0.3 * KeyedRandom(ctx.seed, chunk, 7).normal(kind, owner, fday))  # window-independent
     amount = np.maximum(np.round(amount * 100), 100).astype(np.int64)
     order = np.lexsort((ftype, fday, client))
     return Fees(client=client[order], product=product[order], fee_type=ftype[order], day=fday[order].astype(np.int64), amount=amount[order])

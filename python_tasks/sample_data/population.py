@@ -16,7 +16,7 @@ import numpy as np
 from python_tasks.contracts.model import Contract
 from python_tasks.sample_data.economy import Economy
 from python_tasks.sample_data.reference import SIZE_WEIGHTS, SME_GROUPS, SME_STANDARD, Reference
-from python_tasks.sample_data.timeline import NEVER, Timeline, month_of, month_start, to_day, year_of
+from python_tasks.sample_data.timeline import NEVER, Timeline, month_of, to_day, year_of
 
 GRADES = ("AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", "D")
 GRADE_THRESHOLDS = np.array([2.054, 1.405, 0.772, 0.075, -0.583, -1.175, -1.645, -2.054])
@@ -160,7 +160,7 @@ def simulate_clients(ctx: Context, chunk: int, first: int, n: int) -> Clients:
     tl, ref, eco = ctx.timeline, ctx.ref, ctx.economy
     hs, horizon = tl.history_start, tl.horizon
 
-    is_prospect = rng.random(n) < 0.10
+    is_prospect = rng.random(n) < 0.09
     industry = rng.choice(len(ref.industry_codes), size=n, p=ref.industry_weight)
     section = ref.industry_section[industry]
     region = rng.choice(len(ref.region_codes), size=n, p=ref.region_weight)
@@ -255,7 +255,3 @@ def settle_lifecycle(ctx: Context, chunk: int, clients: Clients, last_maturity: 
     close = np.where(closes, dormant + rng.integers(90, 540, n), NEVER)
     clients.dormant_day = dormant.astype(np.int64)
     clients.close_day = np.where(close <= horizon, close, NEVER).astype(np.int64)
-
-
-def month_start_day(days: np.ndarray) -> np.ndarray:
-    return month_start(month_of(days))

@@ -91,6 +91,10 @@ def test_dag_settings(dag):
     assert schedule.asset_condition == EXTERNAL_INDICATORS
     assert isinstance(schedule.timetable, CronTriggerTimetable)
     assert schedule.timetable.expression == "0 6 * * *"
+    # The business-date rule for asset-triggered runs assumes the scheduled runs fire at the cutoff.
+    from python_tasks.orchestration.business_dates import DAILY_CUTOFF
+
+    assert schedule.timetable.expression == f"{DAILY_CUTOFF.minute} {DAILY_CUTOFF.hour} * * *"
     assert str(schedule.timetable.timezone) == "Asia/Shanghai"
 
 

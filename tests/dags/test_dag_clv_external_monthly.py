@@ -73,19 +73,19 @@ def test_dag_settings(dag):
     assert str(dag.timetable.timezone) == "Asia/Shanghai"
 
 
-def test_the_monthly_run_processes_the_month_end(dag):
+def test_the_monthly_run_loads_the_publication_of_the_first_of_the_month(dag):
     import pendulum
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
 
-    from python_tasks.orchestration.business_dates import business_date
+    from python_tasks.orchestration.business_dates import publication_date
 
     restriction = TimeRestriction(earliest=pendulum.datetime(2026, 11, 20, tz="UTC"), latest=None, catchup=True)
     info = coerce_to_core_timetable(dag.timetable).next_dagrun_info(
         last_automated_data_interval=None, restriction=restriction
     )
     assert info.run_after == pendulum.datetime(2026, 12, 1, 5, tz="Asia/Shanghai")
-    assert business_date(info.logical_date, info.run_after).isoformat() == "2026-11-30"
+    assert publication_date(info.logical_date, info.run_after).isoformat() == "2026-12-01"
 
 
 def test_an_unchanged_delivery_announces_nothing():
