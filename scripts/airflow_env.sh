@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=sh
 # Environment of the embedded Airflow (standalone, SQLite metadata, LocalExecutor), all under the project.
 #
 #   source scripts/airflow_env.sh        # then: bash scripts/airflow_setup.sh; airflow standalone
@@ -7,9 +7,23 @@
 # finds the DAGs is fixed to this project (a global AIRFLOW_HOME in your shell must not capture the demo);
 # every other setting below is a default that a variable already set in the environment overrides.
 
-_clv_env_src="${BASH_SOURCE[0]:-${(%):-%x}}"
+# The project root is the parent of this file's folder. bash and zsh can tell which file is being sourced;
+# a plain POSIX sh (the Makefile's default /bin/sh) cannot, so there the current directory must be the
+# project root (or CLV_PROJECT_ROOT set).
+if [ -n "${BASH_VERSION:-}" ]; then
+  _clv_env_src="$(eval 'printf %s "${BASH_SOURCE[0]}"')"
+elif [ -n "${ZSH_VERSION:-}" ]; then
+  _clv_env_src="$(eval 'printf %s "${(%):-%x}"')"
+else
+  _clv_env_src="${CLV_PROJECT_ROOT:-$PWD}/scripts/airflow_env.sh"
+fi
 CLV_PROJECT_ROOT="$(cd "$(dirname "$_clv_env_src")/.." && pwd)"
 unset _clv_env_src
+if [ ! -f "$CLV_PROJECT_ROOT/scripts/airflow_env.sh" ]; then
+  echo "airflow_env.sh: $CLV_PROJECT_ROOT is not the project root; source this file from the project" \
+    "folder or set CLV_PROJECT_ROOT" >&2
+  return 1 2>/dev/null || exit 1
+fi
 export CLV_PROJECT_ROOT
 
 # Airflow's own state: metadata DB, logs, generated config, standalone admin password.
@@ -25,7 +39,10 @@ if [ -x "$CLV_PROJECT_ROOT/.venv/bin/airflow" ]; then
   esac
 fi
 # The project's code (python_tasks) must be importable by the DAG processor and the task processes.
-export PYTHONPATH="$CLV_PROJECT_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+case ":${PYTHONPATH:-}:" in
+  *":$CLV_PROJECT_ROOT:"*) ;;
+  *) export PYTHONPATH="$CLV_PROJECT_ROOT${PYTHONPATH:+:$PYTHONPATH}" ;;
+esac
 
 # Quiet and fast for a demo on one machine.
 export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
