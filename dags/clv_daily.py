@@ -15,7 +15,10 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
    against the source contract, quarantines bad rows and replaces raw partition D. A broken file (wrong
    schema, unreadable) fails the task at once with a message naming the file: retrying cannot fix it.
    A delivery that has not arrived yet, and any other error, is retried (twice, 5 minutes apart).
-2. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
+2. `raw_gate`: validates every partition the run loaded with its Great Expectations suite (built from
+   the contract plus `expectations/raw.yml`), records every result in `audit.dq_results`, and fails on an
+   error-level check, naming the suite and the checks; the run stops there.
+3. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
    It runs only if every ingest task succeeded, so a failed run is never reported as good.
 
 **Rerun a day:** clear the run of D (or `airflow dags test clv_daily D`); every task replaces partition D
@@ -47,6 +50,18 @@ def ingest(source: str) -> dict:
 
     context = get_current_context()
     return ingest_source(source, as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+
+
+@task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
+def raw_gate() -> dict:
+    """Validate every partition this run loaded with its GX suite; an error-level failure stops the run."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.quality.raw_gate import run_raw_gate
+
+    context = get_current_context()
+    return run_raw_gate(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
 
 
 @task(pool=WAREHOUSE_POOL)
@@ -84,7 +99,7 @@ def clv_daily():
 
     # The run's stages in order; later stages (dbt build, CLV, segments, output gates, publish) are added
     # to this chain where they belong in the run.
-    chain(ingest_stage, summarise())
+    chain(ingest_stage, raw_gate(), summarise())
 
 
 clv_daily()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date
 
 from python_tasks.contracts import load_contract
@@ -24,8 +25,12 @@ def ingest_source(source: str, as_of_date: str | date, run_id: str, *, force: bo
     day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
     settings = get_settings()
     contract = load_contract(source)
+    started = time.perf_counter()
     files = land_delivery(settings, contract, day)
-    log.info("%s %s: landed %d file(s): %s", source, day, len(files), ", ".join(f.name for f in files))
+    log.info(
+        "%s %s: landed %d file(s) in %.2f s: %s",
+        source, day, len(files), time.perf_counter() - started, ", ".join(f.name for f in files),
+    )
     work_dir = settings.landing_dir / ".work" / source
     with warehouse.connect(settings.warehouse_path) as con:
         result = load_delivery(con, contract, day, files, run_id, work_dir, force=force)

@@ -22,7 +22,14 @@ from python_tasks.contracts.render import quote_identifier as q
 from python_tasks.contracts.render import raw_table_name
 from python_tasks.ingest.landing import LandedFile
 from python_tasks.ingest.readers import DeliveryError, StagedFile, file_error, names_file, stage_file
-from python_tasks.ingest.rules import all_rules, check_query, insert_statement, key_statements, sql_literal
+from python_tasks.ingest.rules import (
+    all_rules,
+    check_query,
+    insert_statement,
+    key_statements,
+    sql_literal,
+    suspects_query,
+)
 
 log = logging.getLogger(__name__)
 
@@ -224,10 +231,12 @@ def load_delivery(
         views = [s.view for s in staged_files]
         con.execute("BEGIN TRANSACTION")
         try:
-            _validate_and_load(con, contract, views, params, staged_files)
-            _count_outcomes(con, contract, as_of_date, result, staged_files, landed)
+            delivered = _validate_and_load(con, contract, views, params, staged_files)
+            _count_outcomes(con, contract, as_of_date, result, staged_files, landed, delivered)
             _write_ledger(con, contract, as_of_date, run_id, landed, result.files, started)
+            commit_clock = _Clock(contract.name)
             con.execute("COMMIT")
+            commit_clock.lap("committed")
         except BaseException as exc:
             con.execute("ROLLBACK")
             culprit = next((s for s in staged_files if names_file(s, exc)), None) if isinstance(exc, duckdb.Error) else None
@@ -249,27 +258,40 @@ def _validate_and_load(
     views: list[str],
     params: dict,
     staged_files: list[StagedFile],
-) -> None:
-    """Replace partition D: insert every row, find the rows breaking a rule, move them to quarantine."""
+) -> dict[str, int]:
+    """Replace partition D: insert every row, find the rows breaking a rule, move them to quarantine.
+
+    Returns the rows delivered per file (every delivered row is inserted in the first pass).
+    """
     d = {"as_of_date": params["as_of_date"]}
+    table = raw_table_name(contract)
     clock = _Clock(contract.name)
-    con.execute(f"DELETE FROM {raw_table_name(contract)} WHERE _as_of_date = $as_of_date", d)
+    con.execute(f"DELETE FROM {table} WHERE _as_of_date = $as_of_date", d)
     con.execute("DELETE FROM audit.quarantine WHERE source = $s AND as_of_date = $as_of_date", {**d, "s": contract.name})
-    clock.lap("cleared partition")
     inserted = con.execute(insert_statement(contract, views), params).fetchone()[0]
+    delivered = dict(con.execute(f"SELECT _source_file, count(*) FROM {table} WHERE _as_of_date = $as_of_date GROUP BY 1", d).fetchall())
     clock.lap(f"inserted {inserted:,} rows")
-    for statement in key_statements(contract):
+    for statement in [*key_statements(contract), suspects_query(contract)]:
         con.execute(statement, d if "$as_of_date" in statement else {})
-    clock.lap("checked keys")
-    check = check_query(contract, views)
-    con.execute(check, d if "$as_of_date" in check else {})
-    clock.lap(f"evaluated {len(all_rules(contract))} rules")
+    suspects = con.execute("SELECT count(*) FROM _suspects").fetchone()[0]
+    clock.lap(f"checked keys and {len(all_rules(contract))} rules on the typed partition: {suspects:,} suspect rows")
+    if suspects:
+        check = check_query(contract, views)
+        con.execute(check, d if "$as_of_date" in check else {})
+    else:  # nothing to judge: skip reading the delivery again
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _bad (_source_file VARCHAR, _row_number BIGINT, _failed_rules VARCHAR[], "
+            "_reasons VARCHAR[], _raw_record JSON)"
+        )
     con.execute(
-        f"DELETE FROM {raw_table_name(contract)} AS r WHERE r._as_of_date = $as_of_date "
-        "AND (r._source_file, r._row_number) IN (SELECT (_source_file, _row_number) FROM _bad)",
+        f"DELETE FROM {table} AS r WHERE r._as_of_date = $as_of_date "
+        "AND (r._source_file, abs(r._row_number)) IN (SELECT (_source_file, _row_number) FROM _bad)",
         d,
     )
-    clock.lap("removed rows breaking a rule")
+    left = con.execute(f"SELECT count(*) FROM {table} WHERE _as_of_date = $as_of_date AND _row_number < 0", d).fetchone()[0]
+    if left:
+        raise RuntimeError(f"{contract.name}: {left} rows with a failed cast were not judged bad; refusing to load")
+    clock.lap("judged suspects on the delivered text and removed the bad rows")
     column_of = " ".join(
         f"WHEN {sql_literal(r.name)} THEN {sql_literal(r.column)}" for r in all_rules(contract) if r.column
     )
@@ -283,6 +305,9 @@ def _validate_and_load(
         """,
         {**params, "source": contract.name},
     )
+    if sum(delivered.values()) != inserted:
+        raise RuntimeError(f"{contract.name}: inserted {inserted} rows but counted {sum(delivered.values())}")
+    return delivered
 
 
 class _Clock:
@@ -305,6 +330,7 @@ def _count_outcomes(
     result: LoadResult,
     staged_files: list[StagedFile],
     landed: dict[str, LandedFile],
+    delivered: dict[str, int],
 ) -> None:
     """Per-file counts from the tables themselves; rows in must equal rows loaded plus rows quarantined."""
     loaded = dict(
@@ -314,11 +340,6 @@ def _count_outcomes(
         ).fetchall()
     )
     quarantined = dict(con.execute("SELECT _source_file, count(*) FROM _bad GROUP BY 1").fetchall())
-    delivered = dict(
-        con.execute(
-            "SELECT _source_file, count(*) FROM (" + " UNION ALL ".join(f"SELECT _source_file FROM {q(s.view)}" for s in staged_files) + ") GROUP BY 1"
-        ).fetchall()
-    )
     for staged in staged_files:
         lf = landed[staged.path.name]
         rows_in, ok, bad = delivered.get(lf.name, 0), loaded.get(lf.name, 0), quarantined.get(lf.name, 0)
@@ -348,7 +369,7 @@ def _reject(
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection, views: list[str]) -> None:
-    for table in ("_bad", "_dups", "_prev"):
+    for table in ("_bad", "_dups", "_prev", "_suspects"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     for view in views:
         con.execute(f"DROP VIEW IF EXISTS {q(view)}")

@@ -24,6 +24,13 @@ class Rule:
     column: str | None
     fails: str  # SQL boolean: true when the row breaks the rule
     reason: str  # SQL string expression explaining the failure for a person
+    #: The same test on typed columns alone (a loaded partition), when it differs from ``fails``; for a
+    #: type rule there is none: the loader marks rows with a failed cast when it inserts them.
+    fails_typed: str | None = "same"
+
+    @property
+    def typed_predicate(self) -> str | None:
+        return self.fails if self.fails_typed == "same" else self.fails_typed
 
 
 def sql_literal(value: object) -> str:
@@ -89,10 +96,11 @@ def column_rules(col: Column) -> list[Rule]:
             name,
             f"{raw(name)} IS NOT NULL AND {c} IS NULL",
             f"{_text(name + ' ')} || {_shown(name)} || {_text(' is not a valid ' + col.type)}",
+            fails_typed=None,
         )
     ]
     if not col.nullable:
-        rules.append(Rule(f"not_null:{name}", name, f"{raw(name)} IS NULL", _text(f"{name} is empty")))
+        rules.append(Rule(f"not_null:{name}", name, f"{raw(name)} IS NULL", _text(f"{name} is empty"), f"{c} IS NULL"))
     if col.allowed_values is not None:
         rules.append(
             Rule(
@@ -224,17 +232,23 @@ def all_rules(contract: Contract) -> list[Rule]:
 
 
 def insert_statement(contract: Contract, staged_views: list[str]) -> str:
-    """Pass 1: every delivered row, typed (a failed cast gives NULL), into partition D of the raw table.
+    """Pass 1: every delivered row, typed, into partition D of the raw table.
 
-    Runs inside the load transaction; the rows that break a rule are removed again before it commits.
-    Loading first and judging after lets DuckDB read and write the delivery once; the rule pass then
-    reads the file again but writes only the (few) bad rows. Expects ``$as_of_date, $run_id, $loaded_at``.
+    A value that does not cast becomes NULL and the row's ``_row_number`` is stored negated: the mark
+    that it has a type error (such rows are always quarantined before the transaction commits). Loading
+    first and judging after lets DuckDB read and write the delivery once; the rules then run on the typed,
+    columnar partition. Expects ``$as_of_date, $run_id, $loaded_at``.
     """
     staged = " UNION ALL ".join(f"SELECT * FROM {q(v)}" for v in staged_views)
     typed = ", ".join(f"TRY_CAST({raw(c.name)} AS {c.type})" for c in contract.columns)
+    cast_failed = " OR ".join(
+        f"({raw(c.name)} IS NOT NULL AND TRY_CAST({raw(c.name)} AS {c.type}) IS NULL)"
+        for c in contract.columns
+        if c.type != "VARCHAR"
+    ) or "FALSE"
     return (
-        f"INSERT INTO raw.{q(contract.name)} SELECT {typed}, $as_of_date, _source_file, _row_number, $run_id, "
-        f"$loaded_at FROM ({staged})"
+        f"INSERT INTO raw.{q(contract.name)} SELECT {typed}, $as_of_date, _source_file, "
+        f"CASE WHEN {cast_failed} THEN -_row_number ELSE _row_number END, $run_id, $loaded_at FROM ({staged})"
     )
 
 
@@ -246,7 +260,7 @@ def key_statements(contract: Contract) -> list[str]:
     not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in keys)
     table = f"raw.{q(contract.name)}"
     statements = [
-        f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT {key_cols}, min({{'f': _source_file, 'r': _row_number}}) "
+        f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT {key_cols}, min({{'f': _source_file, 'r': abs(_row_number)}}) "
         f"AS _first FROM {table} WHERE _as_of_date = $as_of_date AND {not_null} GROUP BY ALL HAVING count(*) > 1"
     ]
     if contract.kind == "event":
@@ -258,49 +272,69 @@ def key_statements(contract: Contract) -> list[str]:
     return statements
 
 
-def check_query(contract: Contract, staged_views: list[str]) -> str:
-    """Pass 3: SQL creating temp table ``_bad``, the rows that break a rule, with every rule and reason.
-
-    Reads the delivery again (the delivered text is needed for type errors and for the quarantine
-    record); joins the repeated and earlier keys from pass 2, and the foreign keys and cross-source
-    dates from what the warehouse holds up to the business date. Expects ``$as_of_date``.
-    """
+def _reference_joins(contract: Contract, alias: str) -> tuple[list[str], list[str]]:
+    """Joins (and the helper columns they add) for the rules that need more than the row itself."""
     from python_tasks.contracts import load_contracts  # local: rules stay importable without the registry
 
     registry = load_contracts()
-    cols = contract.columns
     keys = contract.primary_key
-    staged = " UNION ALL ".join(f"SELECT * FROM {q(v)}" for v in staged_views)
-    typed_cols = ", ".join(f"TRY_CAST({raw(c.name)} AS {c.type}) AS {q(c.name)}" for c in cols)
-    joins = [f"LEFT JOIN _dups AS dup ON {' AND '.join(f'typed.{q(k)} = dup.{q(k)}' for k in keys)}"]
+    joins = [f"LEFT JOIN _dups AS dup ON {' AND '.join(f'{alias}.{q(k)} = dup.{q(k)}' for k in keys)}"]
     extra = [
-        "dup._first IS NOT NULL AND NOT (typed._source_file = dup._first.f AND typed._row_number = dup._first.r) "
+        f"dup._first IS NOT NULL AND NOT ({alias}._source_file = dup._first.f AND abs({alias}._row_number) = dup._first.r) "
         "AS _is_repeat",
         "dup._first.f || ' row ' || dup._first.r AS _first_seen",
     ]
     if contract.kind == "event":
-        joins.append(f"LEFT JOIN _prev AS prev ON {' AND '.join(f'typed.{q(k)} = prev.{q(k)}' for k in keys)}")
+        joins.append(f"LEFT JOIN _prev AS prev ON {' AND '.join(f'{alias}.{q(k)} = prev.{q(k)}' for k in keys)}")
         extra.append("prev._loaded_before")
     for i, fk in enumerate(contract.foreign_keys):
         target = registry[fk.references]
-        on = " AND ".join(f"typed.{q(c)} = fk_{i}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
+        on = " AND ".join(f"{alias}.{q(c)} = fk_{i}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
         target_keys = ", ".join(q(t) for t in target.primary_key)
         joins.append(
             f"LEFT JOIN (SELECT DISTINCT {target_keys}, TRUE AS _found FROM raw.{q(target.name)} "
             f"WHERE _as_of_date <= $as_of_date) AS fk_{i} ON {on}"
         )
         extra.append(f"fk_{i}._found IS NULL AS _fk_{i}_missing")
-    for j, col in enumerate(c for c in cols if c.not_before and "." in c.not_before):
+    for j, col in enumerate(c for c in contract.columns if c.not_before and "." in c.not_before):
         source, _, other = col.not_before.partition(".")
         fk = next(f for f in contract.foreign_keys if f.references == source)
         target = registry[source]
-        on = " AND ".join(f"typed.{q(c)} = ref_{j}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
+        on = " AND ".join(f"{alias}.{q(c)} = ref_{j}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
         target_keys = ", ".join(q(t) for t in target.primary_key)
         joins.append(
             f"LEFT JOIN (SELECT {target_keys}, arg_max({q(other)}, _as_of_date) AS _v FROM raw.{q(source)} "
             f"WHERE _as_of_date <= $as_of_date GROUP BY ALL) AS ref_{j} ON {on}"
         )
         extra.append(f"ref_{j}._v AS {q(reference_column(col.not_before))}")
+    return joins, extra
+
+
+def suspects_query(contract: Contract) -> str:
+    """Pass 3: the rows of partition D that may break a rule, judged on the typed columns alone.
+
+    A superset of the bad rows: every rule but the type rules has a typed form, and rows with a failed
+    cast carry a negative ``_row_number``. Expects ``$as_of_date``.
+    """
+    joins, extra = _reference_joins(contract, "typed")
+    predicates = " OR ".join(f"({r.typed_predicate}) IS TRUE" for r in all_rules(contract) if r.typed_predicate)
+    return f"""
+CREATE OR REPLACE TEMP TABLE _suspects AS
+WITH typed AS (SELECT * FROM raw.{q(contract.name)} WHERE _as_of_date = $as_of_date),
+joined AS (SELECT typed.*, {", ".join(extra)} FROM typed {" ".join(joins)})
+SELECT _source_file, abs(_row_number) AS _row_number FROM joined WHERE _row_number < 0 OR {predicates}
+"""
+
+
+def check_query(contract: Contract, staged_views: list[str]) -> str:
+    """Pass 4: SQL creating temp table ``_bad``, the suspect rows that break a rule, with every rule
+    broken and a reason for each, judged on the delivered text (type errors, the quarantine record).
+    Reads the delivery again but casts and joins only the suspects. Expects ``$as_of_date``.
+    """
+    cols = contract.columns
+    staged = " UNION ALL ".join(f"SELECT * FROM {q(v)}" for v in staged_views)
+    typed_cols = ", ".join(f"TRY_CAST({raw(c.name)} AS {c.type}) AS {q(c.name)}" for c in cols)
+    joins, extra = _reference_joins(contract, "typed")
     rules = all_rules(contract)
     is_bad = " OR ".join(f"({r.fails}) IS TRUE" for r in rules)
     names = ", ".join(f"CASE WHEN ({r.fails}) IS TRUE THEN {sql_literal(r.name)} END" for r in rules)
@@ -310,7 +344,8 @@ def check_query(contract: Contract, staged_views: list[str]) -> str:
     record = ", ".join(f"{sql_literal(c.name)}: {raw(c.name)}" for c in cols)
     return f"""
 CREATE OR REPLACE TEMP TABLE _bad AS
-WITH typed AS (SELECT staged.*, {typed_cols} FROM ({staged}) AS staged),
+WITH suspect AS (SELECT * FROM ({staged}) WHERE (_source_file, _row_number) IN (SELECT (_source_file, _row_number) FROM _suspects)),
+typed AS (SELECT suspect.*, {typed_cols} FROM suspect),
 joined AS (SELECT typed.*, {", ".join(extra)} FROM typed {" ".join(joins)})
 SELECT _source_file, _row_number,
        list_filter([{names}], lambda x: x IS NOT NULL) AS _failed_rules,

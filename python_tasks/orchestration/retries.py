@@ -21,11 +21,14 @@ class DeliveryRetryPolicy(RetryPolicy):
     try, so retrying only delays the alert by the retry delays. Such errors are the ingest step's
     ``DeliveryError`` (matched by name and its ``rule`` attribute, so that the DAG files need not import
     the loader and its heavy dependencies at parse time). A missing delivery or an unreachable API, and
-    any other exception (a locked warehouse, a full disk), is retried.
+    any other exception (a locked warehouse, a full disk), is retried. A failed quality gate
+    (``GateFailed``) is about the data too, and fails at once.
     """
 
     def evaluate(self, exception: BaseException, try_number: int, max_tries: int, context: Any = None) -> RetryDecision:
         rule = getattr(exception, "rule", None)
+        if type(exception).__name__ == "GateFailed":
+            return RetryDecision.fail(reason="an error-level data-quality check failed; the same data fails again")
         if type(exception).__name__ == "DeliveryError" and rule not in RETRYABLE_DELIVERY_RULES:
             return RetryDecision.fail(reason=f"delivery error [rule {rule}] is not fixed by retrying")
         return RetryDecision.default()

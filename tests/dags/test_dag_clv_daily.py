@@ -22,7 +22,7 @@ def ingest_id(source: str) -> str:
 
 
 def test_task_ids(dag):
-    assert set(dag.task_ids) == {ingest_id(s) for s in internal_sources()} | {"summarise"}
+    assert set(dag.task_ids) == {ingest_id(s) for s in internal_sources()} | {"raw_gate", "summarise"}
     assert dag.task_group_dict["ingest"].children.keys() == {ingest_id(s) for s in internal_sources()}
 
 
@@ -57,8 +57,15 @@ def test_clients_load_first(dag):
 def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
     summarise = dag.task_dict["summarise"]
     assert summarise.trigger_rule == "all_success"
-    assert summarise.get_flat_relative_ids(upstream=True) == {ingest_id(s) for s in internal_sources()}
+    assert summarise.get_flat_relative_ids(upstream=True) == {ingest_id(s) for s in internal_sources()} | {"raw_gate"}
+    assert summarise.upstream_task_ids == {"raw_gate"}
     assert summarise.downstream_task_ids == set()
+
+
+def test_raw_gate_follows_every_ingest_task(dag):
+    gate = dag.task_dict["raw_gate"]
+    assert gate.pool == "duckdb_warehouse" and gate.trigger_rule == "all_success"
+    assert gate.get_flat_relative_ids(upstream=True) == {ingest_id(s) for s in internal_sources()}
 
 
 def test_every_task_runs_in_the_warehouse_pool_with_retries(dag):

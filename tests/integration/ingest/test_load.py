@@ -132,3 +132,31 @@ def test_chinese_text_survives_gbk(inbox, encoding):
     ingest_source("clients", D0, "r")
     with _con() as con:
         assert con.execute("SELECT company_name FROM raw.clients").fetchone()[0] == "鑫龍（集团）股份有限公司"
+
+
+def test_row_numbers_stay_exact_on_a_large_parallel_read(inbox, loaded_clients, tmp_path):
+    """DuckDB reads big files in parallel and the warehouse does not preserve insertion order: the row
+    number of every loaded row must still be its line in the file (here: repayment i is on row i)."""
+    loaded_clients()
+    inbox.facilities(D0, [facility_row(1)])
+    ingest_source("facilities", D0, "f")
+    n = 600_000
+    with duckdb.connect() as con:
+        target = inbox.folder("repayments", D0) / "repayments_20261120_001.csv"
+        con.execute(
+            f"""COPY (SELECT 'R' || lpad(i::VARCHAR, 9, '0') AS repayment_id, 'F000000001' AS facility_id,
+                      'C000000001' AS client_id, 1 + i % 100 AS installment_no, DATE '2026-01-01' AS due_date,
+                      1000.00 AS scheduled_principal_cny, 100.00 AS scheduled_interest_cny,
+                      CASE WHEN i % 100000 = 0 THEN 'not a date' ELSE '2026-01-01' END AS paid_date,
+                      1000.00 AS paid_principal_cny, 100.00 AS paid_interest_cny
+                  FROM range(1, {n + 1}) t(i)) TO '{target}' (HEADER)"""
+        )
+    result = ingest_source("repayments", D0, "big")
+    assert (result["rows_in"], result["rows_quarantined"]) == (n, 6)
+    with _con() as con:
+        wrong = con.execute(
+            "SELECT count(*) FROM raw.repayments WHERE _row_number <> CAST(substr(repayment_id, 2) AS BIGINT)"
+        ).fetchone()[0]
+        quarantined = con.execute("SELECT list(row_number ORDER BY row_number), list(DISTINCT rule) FROM audit.quarantine").fetchone()
+    assert wrong == 0
+    assert quarantined == ([100000, 200000, 300000, 400000, 500000, 600000], ["type:paid_date"])
