@@ -13,31 +13,49 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import count
+from pathlib import Path
 from typing import Any
 
 import great_expectations as gx
-import pandas as pd
+import sqlalchemy as sa
 from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 from great_expectations.expectations.registry import get_expectation_impl
 
-from python_tasks.codes.industry import is_valid_industry_code
-from python_tasks.codes.uscc import is_valid_uscc
+from python_tasks.codes import industry, uscc
+from python_tasks.quality import gx_duckdb  # noqa: F401 - installs the DuckDB fix, or fails loudly
 from python_tasks.quality.suites import Expectation
 
 log = logging.getLogger(__name__)
+
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
+CONNECT_ARGS: dict[str, Any] = {"read_only": True}
+
+_CREATE_MACRO = "CREATE OR REPLACE MACRO uscc_is_valid("
+
+
+def _temp_uscc_macro_sql() -> str:
+    """The loader's ``uscc_is_valid`` macro as a TEMP macro: a read-only connection cannot create others."""
+    sql = uscc.duckdb_macro_sql()
+    if not sql.startswith(_CREATE_MACRO):
+        raise RuntimeError(f"python_tasks.codes.uscc.duckdb_macro_sql() no longer starts with {_CREATE_MACRO!r}")
+    return sql.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO", 1)
 
 
 class ColumnValuesValidUscc(ColumnMapMetricProvider):
     condition_metric_name = "column_values.valid_uscc"
 
-    @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:  # noqa: N805 - GX metric API
-        return column.map(is_valid_uscc)
+    @column_condition_partial(engine=SqlAlchemyExecutionEngine)
+    def _sqlalchemy(cls, column: sa.ColumnClause, **kwargs: Any) -> sa.ColumnElement:  # noqa: N805 - GX metric API
+        # The macro is created on every connection of the engine (see _open_engine).
+        return sa.func.uscc_is_valid(column)
 
 
 class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
@@ -50,9 +68,13 @@ class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
 class ColumnValuesValidIndustryCode(ColumnMapMetricProvider):
     condition_metric_name = "column_values.valid_industry_code"
 
-    @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:  # noqa: N805 - GX metric API
-        return column.map(is_valid_industry_code)
+    @column_condition_partial(engine=SqlAlchemyExecutionEngine)
+    def _sqlalchemy(cls, column: sa.ColumnClause, **kwargs: Any) -> sa.ColumnElement:  # noqa: N805 - GX metric API
+        # The loader's rule (python_tasks/ingest/rules.py): the shape, then a division of that section.
+        return sa.and_(
+            sa.func.regexp_full_match(column, industry.INDUSTRY_CODE_PATTERN.removeprefix("^").removesuffix("$")),
+            sa.func.left(column, 3).in_(industry.valid_section_division_pairs()),
+        )
 
 
 class ExpectColumnValuesToBeValidIndustryCode(ColumnMapExpectation):
@@ -74,8 +96,17 @@ class Outcome:
     exception: str | None
 
 
+@dataclass(frozen=True)
+class QueryBatch:
+    """One suite to validate on the rows of one ``SELECT`` (for the raw gate: one partition of one table)."""
+
+    suite_name: str
+    query: str
+    expectations: list[Expectation]
+
+
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date | pd.Timestamp):
+    if isinstance(value, datetime | date):
         return value.isoformat()[:10] if getattr(value, "hour", 0) == 0 else value.isoformat()
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -83,8 +114,6 @@ def _jsonable(value: Any) -> Any:
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    if value is pd.NA or value is pd.NaT:
-        return None
     return value
 
 
@@ -93,6 +122,7 @@ def kwargs_json(expectation: Expectation) -> str:
 
 
 _context = None
+_names = count()
 
 
 def _get_context():  # noqa: ANN202 - GX's context type is internal
@@ -103,22 +133,62 @@ def _get_context():  # noqa: ANN202 - GX's context type is internal
     return _context
 
 
-def validate_frame(suite_name: str, frame: pd.DataFrame, expectations: list[Expectation]) -> list[Outcome]:
-    """Validate ``frame`` against ``expectations``; one :class:`Outcome` per expectation, in order."""
+@contextmanager
+def _duckdb_datasource(database: Path) -> Iterator[Any]:
+    """A GX SQL datasource on ``database`` opened read-only; closed and removed on exit.
+
+    DuckDB admits one configuration per file and process, so every connection GX opened must be closed
+    before anyone opens the file read-write (the gate does, to record the results).
+    """
     context = _get_context()
-    source_name = f"frames_{suite_name}"
-    try:
-        source = context.data_sources.get(source_name)
-    except (KeyError, ValueError, LookupError):
-        source = context.data_sources.add_pandas(source_name)
-    asset = source.add_dataframe_asset(name=f"asset_{len(source.assets)}")
-    batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-    configs = [get_expectation_impl(e.type)(**e.kwargs) for e in expectations]
-    suite = context.suites.add(
-        gx.ExpectationSuite(name=f"{suite_name}_{len(context.suites.all())}", expectations=configs)
+    name = f"duckdb_{next(_names)}"
+    source = context.data_sources.add_sql(
+        name,
+        connection_string=f"duckdb:///{database.as_posix()}",
+        kwargs={"connect_args": CONNECT_ARGS},
     )
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10})
+    execution_engine = source.get_execution_engine()
+    macro = _temp_uscc_macro_sql()
+
+    def _create_macros(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(macro)
+        finally:
+            cursor.close()
+
+    sa.event.listen(execution_engine.engine, "connect", _create_macros)
+    try:
+        yield source
+    finally:
+        execution_engine.close()
+        if source._engine is not None:  # the datasource's own engine, if GX opened one (test_connection)
+            source._engine.dispose()
+        context.data_sources.delete(name)
+
+
+def validate_queries(database: Path, batches: Sequence[QueryBatch]) -> dict[str, list[Outcome]]:
+    """Validate each batch's query on the DuckDB file ``database`` (read-only); outcomes per suite, in order.
+
+    The file is closed again when this returns, also on error.
+    """
+    context = _get_context()
+    results: dict[str, list[Outcome]] = {}
+    with _duckdb_datasource(database) as source:
+        for batch_spec in batches:
+            asset = source.add_query_asset(name=f"q{next(_names)}", query=batch_spec.query)
+            batch = asset.add_batch_definition_whole_table("whole").get_batch()
+            configs = [get_expectation_impl(e.type)(**e.kwargs) for e in batch_spec.expectations]
+            suite = context.suites.add(
+                gx.ExpectationSuite(name=f"{batch_spec.suite_name}_{next(_names)}", expectations=configs)
+            )
+            result = batch.validate(suite, result_format=RESULT_FORMAT)
+            results[batch_spec.suite_name] = _outcomes(batch_spec.expectations, suite, result)
+            context.suites.delete(suite.name)
+    return results
+
+
+def _outcomes(expectations: list[Expectation], suite: Any, result: Any) -> list[Outcome]:
     # GX does not return results in suite order: match them back through the expectation ids.
     by_id = {item.expectation_config.id: item for item in result.results}
     outcomes = []
@@ -128,12 +198,15 @@ def validate_frame(suite_name: str, frame: pd.DataFrame, expectations: list[Expe
         exc = item.exception_info or {}
         message = exc.get("exception_message") if exc.get("raised_exception") else None
         observed = res.get("observed_value")
+        unexpected_count = res.get("unexpected_count")
+        if unexpected_count is None and res.get("element_count") == 0:
+            unexpected_count = 0  # SQL's sum() over no rows is NULL; nothing is unexpected in an empty batch
         outcomes.append(
             Outcome(
                 expectation=expectation,
                 success=bool(item.success) and message is None,
                 element_count=res.get("element_count"),
-                unexpected_count=res.get("unexpected_count"),
+                unexpected_count=unexpected_count,
                 unexpected_percent=res.get("unexpected_percent"),
                 observed_value=None if observed is None else json.dumps(_jsonable(observed), ensure_ascii=False),
                 unexpected_sample=_jsonable(res.get("partial_unexpected_list") or []),

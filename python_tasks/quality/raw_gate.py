@@ -11,8 +11,6 @@ import json
 import logging
 from datetime import UTC, date, datetime
 
-import pandas as pd
-
 from python_tasks.contracts import load_contract
 from python_tasks.contracts.model import Contract
 from python_tasks.contracts.render import raw_table_name
@@ -28,26 +26,23 @@ class GateFailed(RuntimeError):
     """An error-level expectation failed; the message names the gate, the suites and the failed checks."""
 
 
-def read_partition(con, contract: Contract, as_of_date: date) -> pd.DataFrame:  # noqa: ANN001 - duckdb connection
-    """Partition D with contract columns only, typed for GX: decimals as float, dates as datetime64."""
+def partition_query(contract: Contract, as_of_date: date) -> str:
+    """``SELECT`` of partition D with the contract's columns only, decimals as DOUBLE (as GX compares them).
+
+    GX query assets take SQL text, not parameters: the date is rendered from a ``date`` object and the
+    identifiers come from the contract.
+    """
     selected = []
     for col in contract.columns:
         name = f'"{col.name}"'
-        if col.type.startswith("DECIMAL"):
-            selected.append(f"CAST({name} AS DOUBLE) AS {name}")
-        elif col.type == "DATE":
-            selected.append(f"CAST({name} AS TIMESTAMP) AS {name}")
-        else:
-            selected.append(name)
-    return con.execute(
-        f"SELECT {', '.join(selected)} FROM {raw_table_name(contract)} WHERE _as_of_date = $d ORDER BY _source_file, _row_number",
-        {"d": as_of_date},
-    ).df()
+        selected.append(f"CAST({name} AS DOUBLE) AS {name}" if col.type.startswith("DECIMAL") else name)
+    day = date(as_of_date.year, as_of_date.month, as_of_date.day).isoformat()
+    return f"SELECT {', '.join(selected)} FROM {raw_table_name(contract)} WHERE _as_of_date = DATE '{day}'"
 
 
 def run_raw_gate(as_of_date: str | date, run_id: str) -> dict:
     """Validate every source partition loaded by ``run_id`` for D; record the results; raise on an error."""
-    from python_tasks.quality.gx_engine import kwargs_json, validate_frame
+    from python_tasks.quality.gx_engine import QueryBatch, kwargs_json, validate_queries
 
     day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
     settings = get_settings()
@@ -60,13 +55,16 @@ def run_raw_gate(as_of_date: str | date, run_id: str) -> dict:
                 {"r": run_id, "d": day},
             ).fetchall()
         ]
-        frames = {s: read_partition(con, load_contract(s), day) for s in sources}
+    # GX opens the file read-only on its own and has closed it again when validate_queries returns,
+    # so the read-write connection below can open it (DuckDB: one configuration per file and process).
+    batches = []
+    for source in sources:
+        contract = load_contract(source)
+        batches.append(QueryBatch(f"raw.{source}", partition_query(contract, day), raw_suite(contract, day)))
+    results = validate_queries(settings.warehouse_path, batches)
     evaluated_at = datetime.now(UTC)
     rows, failures, warnings = [], [], []
-    for source, frame in frames.items():
-        suite = f"raw.{source}"
-        expectations = raw_suite(load_contract(source), day)
-        outcomes = validate_frame(suite, frame, expectations)
+    for suite, outcomes in results.items():
         for o in outcomes:
             e = o.expectation
             rows.append(
@@ -98,9 +96,9 @@ def run_raw_gate(as_of_date: str | date, run_id: str) -> dict:
                 )
                 (failures if e.severity == "error" else warnings).append(line)
         log.info(
-            "%s: %d rows, %d expectations, %d failed",
+            "%s: %s rows, %d expectations, %d failed",
             suite,
-            len(frame),
+            next((o.element_count for o in outcomes if o.element_count is not None), "?"),
             len(outcomes),
             sum(not o.success for o in outcomes),
         )
@@ -118,7 +116,7 @@ def run_raw_gate(as_of_date: str | date, run_id: str) -> dict:
         "gate": GATE,
         "as_of_date": day.isoformat(),
         "run_id": run_id,
-        "suites": len(frames),
+        "suites": len(results),
         "expectations": len(rows),
         "failed_errors": len(failures),
         "failed_warnings": len(warnings),
