@@ -117,7 +117,10 @@ def check_gx_internals() -> None:
         )
     try:
         for module in _regex_importers():
-            if _unpatched(getattr(module, "get_dialect_regex_expression", None)) is not original_get_dialect_regex_expression:
+            if (
+                _unpatched(getattr(module, "get_dialect_regex_expression", None))
+                is not original_get_dialect_regex_expression
+            ):
                 problems.append(f"{module.__name__} no longer imports get_dialect_regex_expression")
     except ImportError as exc:
         problems.append(f"a module using get_dialect_regex_expression moved ({exc})")

@@ -2,8 +2,8 @@
 
 Importing GX costs seconds, so only gate jobs import this module. Each suite is validated on a query (one
 partition of one table) that DuckDB evaluates in place: no data is copied into Python, so a 10 M row
-partition costs seconds and little memory. GX does not support DuckDB; ``gx_duckdb`` fixes the one thing
-that breaks (results lost when GX closes the connection) and checks it still fits the installed GX.
+partition costs seconds and little memory. GX does not support DuckDB; ``gx_duckdb`` fixes what breaks
+(results lost when GX closes the connection; no regex) and checks that the fixes fit the installed GX.
 Two custom expectations carry the Chinese code rules (USCC check character, GB/T 4754 section/division),
 in the same SQL the loader uses, so that the GX suite checks exactly what the loader checks.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,10 @@ from python_tasks.quality.suites import Expectation
 log = logging.getLogger(__name__)
 
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
-CONNECT_ARGS: dict[str, Any] = {"read_only": True}
+
+MEMORY_LIMIT_ENV = "CLV_GX_DUCKDB_MEMORY_LIMIT"
+"""DuckDB memory limit of GX's connections (default 256MB): the key-uniqueness checks are window functions
+over the whole partition; with a limit they stay small (and spill at L scale) instead of taking ~1 GB."""
 
 _CREATE_MACRO = "CREATE OR REPLACE MACRO uscc_is_valid("
 
@@ -54,7 +58,7 @@ class ColumnValuesValidUscc(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=SqlAlchemyExecutionEngine)
     def _sqlalchemy(cls, column: sa.ColumnClause, **kwargs: Any) -> sa.ColumnElement:  # noqa: N805 - GX metric API
-        # The macro is created on every connection of the engine (see _open_engine).
+        # A TEMP macro that _duckdb_datasource creates on every connection GX opens.
         return sa.func.uscc_is_valid(column)
 
 
@@ -142,12 +146,16 @@ def _duckdb_datasource(database: Path) -> Iterator[Any]:
     """
     context = _get_context()
     name = f"duckdb_{next(_names)}"
-    source = context.data_sources.add_sql(
+    config = {
+        "memory_limit": os.environ.get(MEMORY_LIMIT_ENV, "256MB"),
+        "temp_directory": (database.parent / ".duckdb_tmp").as_posix(),  # as python_tasks.io.warehouse
+    }
+    source = context.data_sources.add_sql(  # GX opens (and pools) one connection here, to test it
         name,
-        connection_string=f"duckdb:///{database.as_posix()}",
-        kwargs={"connect_args": CONNECT_ARGS},
+        connection_string=sa.engine.URL.create("duckdb", database=database.as_posix()).render_as_string(),
+        kwargs={"connect_args": {"read_only": True, "config": config}},
     )
-    execution_engine = source.get_execution_engine()
+    execution_engine = source.get_execution_engine()  # has its own SQLAlchemy engine: the one that validates
     macro = _temp_uscc_macro_sql()
 
     def _create_macros(dbapi_connection: Any, _record: Any) -> None:
@@ -161,9 +169,8 @@ def _duckdb_datasource(database: Path) -> Iterator[Any]:
     try:
         yield source
     finally:
-        execution_engine.close()
-        if source._engine is not None:  # the datasource's own engine, if GX opened one (test_connection)
-            source._engine.dispose()
+        execution_engine.close()  # disposes its engine: closes the pooled connections
+        source.get_engine().dispose()  # the datasource's own (cached) engine
         context.data_sources.delete(name)
 
 
@@ -188,6 +195,12 @@ def validate_queries(database: Path, batches: Sequence[QueryBatch]) -> dict[str,
     return results
 
 
+def _exception_message(info: dict) -> str | None:
+    """GX reports an error either flat or per failed metric (``{metric id: {...}}``); give the first message."""
+    candidates = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    return next((c.get("exception_message") for c in candidates if c.get("raised_exception")), None)
+
+
 def _outcomes(expectations: list[Expectation], suite: Any, result: Any) -> list[Outcome]:
     # GX does not return results in suite order: match them back through the expectation ids.
     by_id = {item.expectation_config.id: item for item in result.results}
@@ -195,8 +208,7 @@ def _outcomes(expectations: list[Expectation], suite: Any, result: Any) -> list[
     for expectation, config in zip(expectations, suite.expectations, strict=True):
         item = by_id[config.id]
         res = item.result or {}
-        exc = item.exception_info or {}
-        message = exc.get("exception_message") if exc.get("raised_exception") else None
+        message = _exception_message(item.exception_info or {})
         observed = res.get("observed_value")
         unexpected_count = res.get("unexpected_count")
         if unexpected_count is None and res.get("element_count") == 0:

@@ -9,7 +9,7 @@ from deliveries import D0, client_row
 from python_tasks.contracts import load_contract, load_contracts
 from python_tasks.ingest.job import ingest_source
 from python_tasks.ingest.rules import all_rules
-from python_tasks.quality.raw_gate import GateFailed, run_raw_gate
+from python_tasks.quality.raw_gate import GateFailed, partition_query, run_raw_gate
 from python_tasks.quality.suites import contract_expectations, loader_only_rules
 from python_tasks.settings import get_settings
 
@@ -45,9 +45,9 @@ def test_clean_partition_passes_and_every_result_is_recorded(inbox):
     assert uscc == [("raw.clients", "expect_column_values_to_be_valid_uscc", "uscc", "format:uscc", "error", True, 0)]
 
 
-def test_gx_flags_what_the_loader_quarantines(inbox):
+def test_gx_flags_what_the_loader_quarantines(inbox, tmp_path):
     """Behavioural drift guard: on unfiltered rows, GX fails exactly the expectations of the rules the loader used."""
-    from python_tasks.quality.gx_engine import validate_frame
+    from python_tasks.quality.gx_engine import QueryBatch, validate_queries
 
     bad = {
         2: {"uscc": "91440300MA5000001X"},
@@ -63,29 +63,28 @@ def test_gx_flags_what_the_loader_quarantines(inbox):
     inbox.csv("clients", D0, [client_row(1)] + [client_row(i, **o) for i, o in bad.items()])
     result = ingest_source("clients", D0, "run-b")
     assert result["rows_quarantined"] == len(bad)
-    with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
+    contract = load_contract("clients")
+    # Rebuild the unfiltered partition in a scratch DuckDB file, where GX validates it as it validates the
+    # warehouse: loaded rows plus the quarantined rows' delivered values, typed.
+    scratch = tmp_path / "unfiltered.duckdb"
+    with duckdb.connect(str(scratch)) as con:
+        con.execute("ATTACH $p AS wh (READ_ONLY)", {"p": str(get_settings().warehouse_path)})
         quarantined_rules = {
-            r[0] for r in con.execute("SELECT DISTINCT unnest(failed_rules) FROM audit.quarantine").fetchall()
+            r[0] for r in con.execute("SELECT DISTINCT unnest(failed_rules) FROM wh.audit.quarantine").fetchall()
         }
-        # Rebuild the unfiltered partition: loaded rows plus the quarantined rows' delivered values, typed.
-        con.execute("CREATE TEMP TABLE everything AS SELECT * FROM raw.clients")
-        contract = load_contract("clients")
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.clients AS SELECT * FROM wh.raw.clients")
         casts = ", ".join(
             f"TRY_CAST(nullif(raw_record->>'{c.name}', '') AS {c.type}) AS \"{c.name}\"" for c in contract.columns
         )
         con.execute(
-            f"INSERT INTO everything SELECT {casts}, as_of_date, file_name, row_number, run_id, quarantined_at "
-            "FROM audit.quarantine"
+            f"INSERT INTO raw.clients SELECT {casts}, as_of_date, file_name, row_number, run_id, quarantined_at "
+            "FROM wh.audit.quarantine"
         )
-        frame = con.execute(
-            "SELECT * EXCLUDE (_as_of_date, _source_file, _row_number, _run_id, _loaded_at) FROM everything"
-        ).df()
-    for col in contract.columns:
-        if col.type == "DATE":
-            frame[col.name] = frame[col.name].astype("datetime64[ns]")
-        elif col.type.startswith("DECIMAL"):
-            frame[col.name] = frame[col.name].astype(float)
-    outcomes = validate_frame("drift", frame, contract_expectations(contract, D0))
+        assert con.execute("SELECT count(*) FROM raw.clients").fetchone()[0] == 1 + len(bad)
+    batch = QueryBatch("drift", partition_query(contract, D0), contract_expectations(contract, D0))
+    outcomes = validate_queries(scratch, [batch])["drift"]
+    assert all(o.exception is None for o in outcomes), [o.exception for o in outcomes if o.exception]
     gx_failed = {o.expectation.rule for o in outcomes if not o.success}
     assert gx_failed == quarantined_rules - set(loader_only_rules(contract))
 
