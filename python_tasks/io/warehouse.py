@@ -78,11 +78,28 @@ AUDIT_DDL = (
 )
 
 
+def spill_directory(path: Path) -> Path:
+    """Where DuckDB spills beyond its memory limit, for every connection to the warehouse at ``path``."""
+    return path.parent / ".duckdb_tmp"
+
+
+def read_only_sqlalchemy(path: Path, memory_limit: str) -> tuple[str, dict]:
+    """URL and ``connect_args`` for SQLAlchemy clients (the GX gates) that read the warehouse.
+
+    Such clients open the file through duckdb-engine rather than this module's :func:`connect`; this is
+    where their connection is defined, read-only, with the same spill folder.
+    """
+    import sqlalchemy as sa
+
+    url = sa.engine.URL.create("duckdb", database=path.as_posix()).render_as_string()
+    config = {"memory_limit": memory_limit, "temp_directory": spill_directory(path).as_posix()}
+    return url, {"read_only": True, "config": config}
+
+
 def _memory_settings(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     limit = os.environ.get("CLV_DUCKDB_MEMORY_LIMIT", "3GB")
     con.execute(f"SET memory_limit = '{limit}'")
-    spill = path.parent / ".duckdb_tmp"
-    con.execute(f"SET temp_directory = '{spill.as_posix()}'")
+    con.execute(f"SET temp_directory = '{spill_directory(path).as_posix()}'")
     # Row order in a table carries no meaning here (every raw row keeps its file and row number), and
     # not preserving it lets large inserts stream in parallel: ~40 % faster at 10 M rows.
     con.execute("SET preserve_insertion_order = false")

@@ -31,6 +31,7 @@ from great_expectations.expectations.metrics import ColumnMapMetricProvider, col
 from great_expectations.expectations.registry import get_expectation_impl
 
 from python_tasks.codes import industry, uscc
+from python_tasks.io.warehouse import read_only_sqlalchemy
 from python_tasks.quality import gx_duckdb  # noqa: F401 - installs the DuckDB fix, or fails loudly
 from python_tasks.quality.suites import Expectation
 
@@ -146,14 +147,9 @@ def _duckdb_datasource(database: Path) -> Iterator[Any]:
     """
     context = _get_context()
     name = f"duckdb_{next(_names)}"
-    config = {
-        "memory_limit": os.environ.get(MEMORY_LIMIT_ENV, "256MB"),
-        "temp_directory": (database.parent / ".duckdb_tmp").as_posix(),  # as python_tasks.io.warehouse
-    }
+    url, connect_args = read_only_sqlalchemy(database, os.environ.get(MEMORY_LIMIT_ENV, "256MB"))
     source = context.data_sources.add_sql(  # GX opens (and pools) one connection here, to test it
-        name,
-        connection_string=sa.engine.URL.create("duckdb", database=database.as_posix()).render_as_string(),
-        kwargs={"connect_args": {"read_only": True, "config": config}},
+        name, connection_string=url, kwargs={"connect_args": connect_args}
     )
     execution_engine = source.get_execution_engine()  # has its own SQLAlchemy engine: the one that validates
     macro = _temp_uscc_macro_sql()

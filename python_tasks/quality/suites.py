@@ -4,7 +4,8 @@ Pure and free of GX imports, so the suites can be rendered, diffed and tested ch
 derived from a contract carries the name of the loader rule it mirrors (``rule``), which is how the drift
 test proves the SQL rules and the GX suite say the same thing. Rules that need the whole warehouse
 (foreign keys, keys already delivered, dates of a referenced row, multi-column SQL rules) are enforced by
-the loader only: GX's pandas engine cannot join tables; they are listed by :func:`loader_only_rules`.
+the loader only: a GX expectation sees one partition, not the rest of the warehouse; they are listed by
+:func:`loader_only_rules`.
 """
 
 from __future__ import annotations
