@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from python_tasks.contracts.model import Contract
+from python_tasks.dependencies import dependency_order
 from python_tasks.settings import CONTRACTS_DIR
 
 RAW_CONTRACTS_DIR = CONTRACTS_DIR / "raw"
@@ -54,21 +55,4 @@ def load_contract(name: str) -> Contract:
 def load_order(contracts: dict[str, Contract] | None = None) -> list[str]:
     """Source names in dependency order (a referenced source before the sources referring to it)."""
     contracts = contracts if contracts is not None else load_contracts()
-    ordered: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in ordered:
-            return
-        if name in visiting:
-            raise ValueError(f"foreign keys form a cycle through {name}")
-        visiting.add(name)
-        for fk in contracts[name].foreign_keys:
-            if fk.references != name:
-                visit(fk.references)
-        visiting.discard(name)
-        ordered.append(name)
-
-    for name in sorted(contracts):
-        visit(name)
-    return ordered
+    return dependency_order({name: [fk.references for fk in c.foreign_keys] for name, c in contracts.items()})

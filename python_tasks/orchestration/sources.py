@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from python_tasks.dependencies import dependency_order
 from python_tasks.settings import CONTRACTS_DIR
 
 RAW_CONTRACTS_DIR = CONTRACTS_DIR / "raw"
@@ -57,28 +58,7 @@ def read_sources(directory: Path = RAW_CONTRACTS_DIR) -> dict[str, SourceInfo]:
         unknown = [ref for ref in info.references if ref not in found]
         if unknown:
             raise ValueError(f"contract {info.name}: foreign key references unknown source(s) {unknown}")
-    return {name: found[name] for name in _dependency_order(found)}
-
-
-def _dependency_order(sources: dict[str, SourceInfo]) -> list[str]:
-    """Depth-first order over the foreign keys, visiting names alphabetically (as the contract loader)."""
-    ordered: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in ordered:
-            return
-        if name in visiting:
-            raise ValueError(f"foreign keys form a cycle through {name}")
-        visiting.add(name)
-        for ref in sources[name].references:
-            visit(ref)
-        visiting.discard(name)
-        ordered.append(name)
-
-    for name in sorted(sources):
-        visit(name)
-    return ordered
+    return {name: found[name] for name in dependency_order({n: i.references for n, i in found.items()})}
 
 
 def internal_sources() -> list[str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -35,3 +38,32 @@ def loaded_clients(inbox: Inbox) -> Callable[..., dict]:
         return ingest_source("clients", D0, "run-clients")
 
     return _load
+
+
+@pytest.fixture
+def fake_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, dict]]:
+    """A stand-in for the external data vendor's JSON API on a free local port.
+
+    Fill the returned dict with ``{"/v1/<source>?as_of_date=D": payload}``; other paths answer 404.
+    ``CLV_EXTERNAL_API_URL`` points at it for the test.
+    """
+    routes: dict[str, dict] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            payload = routes.get(self.path)
+            body = json.dumps(payload if payload is not None else {"error": "not found"}).encode()
+            self.send_response(200 if payload is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CLV_EXTERNAL_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    yield routes
+    server.shutdown()
+    server.server_close()

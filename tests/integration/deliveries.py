@@ -142,3 +142,21 @@ def table_hash(con, table: str) -> str:
     ]
     rows = con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY ALL").fetchall()
     return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def macro_row(scenario: str, **overrides: object) -> dict[str, object]:
+    """One month of the macro API payload, plausible unless overridden."""
+    row: dict[str, object] = {
+        "indicator_month": "2026-10-01",
+        "scenario": scenario,
+        "is_forecast": False,
+        "gdp_growth_pct": 4.8,
+        "cpi_yoy_pct": 0.4,
+        "ppi_yoy_pct": -2.1,
+        "pmi": 49.8,
+        "lpr_1y_pct": 3.0,
+        "lpr_5y_pct": 3.5,
+        "m2_growth_pct": 8.1,
+    }
+    row.update(overrides)
+    return row

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from deliveries import D0, client_row
+from deliveries import D0, client_row, macro_row
 
 from python_tasks.contracts import load_contract
 from python_tasks.ingest.job import ingest_source
@@ -65,45 +63,16 @@ def test_missing_delivery_is_a_clear_error(home):
 
 
 @pytest.fixture
-def api(monkeypatch):
-    """A stand-in for the vendor's JSON API: answers for one date, 404 otherwise."""
-    payload = {
+def api(fake_api):
+    """The vendor's API with one macro delivery for D0; the severe path has an out-of-range M2 growth."""
+    fake_api["/v1/macro_indicators?as_of_date=2026-11-20"] = {
         "source": "macro_indicators",
         "as_of_date": "2026-11-20",
         "records": [
-            {
-                "indicator_month": "2026-10-01",
-                "scenario": s,
-                "is_forecast": False,
-                "gdp_growth_pct": 4.8,
-                "cpi_yoy_pct": 0.4,
-                "ppi_yoy_pct": -2.1,
-                "pmi": 49.8,
-                "lpr_1y_pct": 3.0,
-                "lpr_5y_pct": 3.5,
-                "m2_growth_pct": 8.1 if s != "severe" else 99.0,
-            }
-            for s in ("baseline", "adverse", "severe")
+            macro_row(s, m2_growth_pct=8.1 if s != "severe" else 99.0) for s in ("baseline", "adverse", "severe")
         ],
     }
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server API
-            ok = self.path == "/v1/macro_indicators?as_of_date=2026-11-20"
-            body = json.dumps(payload if ok else {"error": "not found"}).encode()
-            self.send_response(200 if ok else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("CLV_EXTERNAL_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    yield
-    server.shutdown()
+    return fake_api
 
 
 def test_external_source_is_fetched_over_http_and_validated(home, api):

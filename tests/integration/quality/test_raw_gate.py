@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from deliveries import D0, client_row
+from deliveries import D0, client_row, macro_row
 
 from python_tasks.contracts import load_contract, load_contracts
 from python_tasks.ingest.job import ingest_source
@@ -89,44 +89,12 @@ def test_gx_flags_what_the_loader_quarantines(inbox, tmp_path):
     assert gx_failed == quarantined_rules - set(loader_only_rules(contract))
 
 
-def test_error_level_business_rule_stops_the_run_naming_the_check(home, monkeypatch):
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    records = [
-        {
-            "indicator_month": "2026-10-01",
-            "scenario": s,
-            "is_forecast": False,
-            "gdp_growth_pct": 4.8,
-            "cpi_yoy_pct": 0.4,
-            "ppi_yoy_pct": -2.1,
-            "pmi": 49.8,
-            "lpr_1y_pct": 3.0,
-            "lpr_5y_pct": 3.5,
-            "m2_growth_pct": 8.1,
-        }
-        for s in ("baseline", "adverse")  # the severe path is missing
-    ]
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            body = json.dumps({"source": "macro_indicators", "records": records}).encode()
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("CLV_EXTERNAL_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    try:
-        assert ingest_source("macro_indicators", D0, "run-c")["rows_loaded"] == 2
-    finally:
-        server.shutdown()
+def test_error_level_business_rule_stops_the_run_naming_the_check(home, fake_api):
+    fake_api["/v1/macro_indicators?as_of_date=2026-11-20"] = {
+        "source": "macro_indicators",
+        "records": [macro_row(s) for s in ("baseline", "adverse")],  # the severe path is missing
+    }
+    assert ingest_source("macro_indicators", D0, "run-c")["rows_loaded"] == 2
     with pytest.raises(GateFailed) as info:
         run_raw_gate(D0, "run-c")
     assert "raw.macro_indicators: expect_column_distinct_values_to_equal_set(scenario)" in str(info.value)
