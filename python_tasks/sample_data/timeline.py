@@ -66,16 +66,6 @@ def year_of(days: np.ndarray | int) -> np.ndarray:
     return month_of(days) // 12 + 1970
 
 
-def year_end(years: np.ndarray | int) -> np.ndarray:
-    """Day number of 31 December of each year."""
-    return month_start((np.asarray(years, dtype=np.int64) - 1970) * 12 + 12) - 1
-
-
-def quarter_end_of_month(months: np.ndarray) -> np.ndarray:
-    """Day number of the last day of the quarter holding each epoch month."""
-    return month_start((np.asarray(months) // 3) * 3 + 3) - 1
-
-
 @dataclass(frozen=True)
 class Timeline:
     """The generation window.
