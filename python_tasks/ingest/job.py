@@ -29,7 +29,11 @@ def ingest_source(source: str, as_of_date: str | date, run_id: str, *, force: bo
     files = land_delivery(settings, contract, day)
     log.info(
         "%s %s: landed %d file(s) in %.2f s: %s",
-        source, day, len(files), time.perf_counter() - started, ", ".join(f.name for f in files),
+        source,
+        day,
+        len(files),
+        time.perf_counter() - started,
+        ", ".join(f.name for f in files),
     )
     work_dir = settings.landing_dir / ".work" / source
     with warehouse.connect(settings.warehouse_path) as con:

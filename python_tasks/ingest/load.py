@@ -25,10 +25,11 @@ from python_tasks.ingest.readers import DeliveryError, StagedFile, file_error, n
 from python_tasks.ingest.rules import (
     all_rules,
     check_query,
-    insert_statement,
     key_statements,
+    load_statement,
     sql_literal,
     suspects_query,
+    typed_statement,
 )
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,9 @@ def load_delivery(
             commit_clock.lap("committed")
         except BaseException as exc:
             con.execute("ROLLBACK")
-            culprit = next((s for s in staged_files if names_file(s, exc)), None) if isinstance(exc, duckdb.Error) else None
+            culprit = (
+                next((s for s in staged_files if names_file(s, exc)), None) if isinstance(exc, duckdb.Error) else None
+            )
             if culprit is None:
                 raise
             error = file_error(culprit, exc)
@@ -259,22 +262,23 @@ def _validate_and_load(
     params: dict,
     staged_files: list[StagedFile],
 ) -> dict[str, int]:
-    """Replace partition D: insert every row, find the rows breaking a rule, move them to quarantine.
+    """Replace partition D with the delivery's good rows; put the others in quarantine.
 
-    Returns the rows delivered per file (every delivered row is inserted in the first pass).
+    Returns the rows delivered per file (every delivered row is typed in the first pass).
     """
     d = {"as_of_date": params["as_of_date"]}
-    table = raw_table_name(contract)
     clock = _Clock(contract.name)
-    con.execute(f"DELETE FROM {table} WHERE _as_of_date = $as_of_date", d)
-    con.execute("DELETE FROM audit.quarantine WHERE source = $s AND as_of_date = $as_of_date", {**d, "s": contract.name})
-    inserted = con.execute(insert_statement(contract, views), params).fetchone()[0]
-    delivered = dict(con.execute(f"SELECT _source_file, count(*) FROM {table} WHERE _as_of_date = $as_of_date GROUP BY 1", d).fetchall())
-    clock.lap(f"inserted {inserted:,} rows")
+    con.execute(typed_statement(contract, views))
+    delivered = dict(con.execute("SELECT _source_file, count(*) FROM _typed GROUP BY 1").fetchall())
+    clock.lap(f"read and typed {sum(delivered.values()):,} rows")
+    con.execute(f"DELETE FROM {raw_table_name(contract)} WHERE _as_of_date = $as_of_date", d)
+    con.execute(
+        "DELETE FROM audit.quarantine WHERE source = $s AND as_of_date = $as_of_date", {**d, "s": contract.name}
+    )
     for statement in [*key_statements(contract), suspects_query(contract)]:
         con.execute(statement, d if "$as_of_date" in statement else {})
     suspects = con.execute("SELECT count(*) FROM _suspects").fetchone()[0]
-    clock.lap(f"checked keys and {len(all_rules(contract))} rules on the typed partition: {suspects:,} suspect rows")
+    clock.lap(f"checked keys and {len(all_rules(contract))} rules on the typed rows: {suspects:,} suspect rows")
     if suspects:
         check = check_query(contract, views)
         con.execute(check, d if "$as_of_date" in check else {})
@@ -283,15 +287,15 @@ def _validate_and_load(
             "CREATE OR REPLACE TEMP TABLE _bad (_source_file VARCHAR, _row_number BIGINT, _failed_rules VARCHAR[], "
             "_reasons VARCHAR[], _raw_record JSON)"
         )
-    con.execute(
-        f"DELETE FROM {table} AS r WHERE r._as_of_date = $as_of_date "
-        "AND (r._source_file, abs(r._row_number)) IN (SELECT (_source_file, _row_number) FROM _bad)",
-        d,
-    )
-    left = con.execute(f"SELECT count(*) FROM {table} WHERE _as_of_date = $as_of_date AND _row_number < 0", d).fetchone()[0]
-    if left:
-        raise RuntimeError(f"{contract.name}: {left} rows with a failed cast were not judged bad; refusing to load")
-    clock.lap("judged suspects on the delivered text and removed the bad rows")
+    unjudged = con.execute(
+        "SELECT count(*) FROM _typed AS t ANTI JOIN _bad AS b ON t._source_file = b._source_file "
+        "AND -t._row_number = b._row_number WHERE t._row_number < 0"
+    ).fetchone()[0]
+    if unjudged:
+        raise RuntimeError(f"{contract.name}: {unjudged} rows with a failed cast were not judged bad; refusing to load")
+    clock.lap("judged the suspects on the delivered text")
+    con.execute(load_statement(contract), params)
+    clock.lap("wrote the good rows")
     column_of = " ".join(
         f"WHEN {sql_literal(r.name)} THEN {sql_literal(r.column)}" for r in all_rules(contract) if r.column
     )
@@ -305,8 +309,6 @@ def _validate_and_load(
         """,
         {**params, "source": contract.name},
     )
-    if sum(delivered.values()) != inserted:
-        raise RuntimeError(f"{contract.name}: inserted {inserted} rows but counted {sum(delivered.values())}")
     return delivered
 
 
@@ -349,7 +351,9 @@ def _count_outcomes(
                 f"quarantined {bad}"
             )
         notes = staged.warnings + (["header only: the file has no data rows"] if rows_in == 0 else [])
-        result.files.append(FileOutcome(lf.name, lf.sha256, lf.size_bytes, rows_in, ok, bad, "loaded", "; ".join(notes) or None))
+        result.files.append(
+            FileOutcome(lf.name, lf.sha256, lf.size_bytes, rows_in, ok, bad, "loaded", "; ".join(notes) or None)
+        )
 
 
 def _reject(
@@ -369,7 +373,7 @@ def _reject(
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection, views: list[str]) -> None:
-    for table in ("_bad", "_dups", "_prev", "_suspects"):
+    for table in ("_typed", "_bad", "_dups", "_prev", "_suspects"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     for view in views:
         con.execute(f"DROP VIEW IF EXISTS {q(view)}")

@@ -231,45 +231,58 @@ def all_rules(contract: Contract) -> list[Rule]:
     return rules
 
 
-def insert_statement(contract: Contract, staged_views: list[str]) -> str:
-    """Pass 1: every delivered row, typed, into partition D of the raw table.
+def typed_statement(contract: Contract, staged_views: list[str]) -> str:
+    """Pass 1: every delivered row, typed, into the temp table ``_typed`` (the one full parse).
 
     A value that does not cast becomes NULL and the row's ``_row_number`` is stored negated: the mark
-    that it has a type error (such rows are always quarantined before the transaction commits). Loading
-    first and judging after lets DuckDB read and write the delivery once; the rules then run on the typed,
-    columnar partition. Expects ``$as_of_date, $run_id, $loaded_at``.
+    that it has a type error (such rows are always quarantined). The rules then run on these typed
+    columns; only the rows that pass are written to the warehouse, so the raw table is written once and
+    never has rows deleted again (a scattered delete makes DuckDB rewrite the whole partition on commit).
     """
     staged = " UNION ALL ".join(f"SELECT * FROM {q(v)}" for v in staged_views)
-    typed = ", ".join(f"TRY_CAST({raw(c.name)} AS {c.type})" for c in contract.columns)
-    cast_failed = " OR ".join(
-        f"({raw(c.name)} IS NOT NULL AND TRY_CAST({raw(c.name)} AS {c.type}) IS NULL)"
-        for c in contract.columns
-        if c.type != "VARCHAR"
-    ) or "FALSE"
+    typed = ", ".join(f"TRY_CAST({raw(c.name)} AS {c.type}) AS {q(c.name)}" for c in contract.columns)
+    cast_failed = (
+        " OR ".join(
+            f"({raw(c.name)} IS NOT NULL AND TRY_CAST({raw(c.name)} AS {c.type}) IS NULL)"
+            for c in contract.columns
+            if c.type != "VARCHAR"
+        )
+        or "FALSE"
+    )
     return (
-        f"INSERT INTO raw.{q(contract.name)} SELECT {typed}, $as_of_date, _source_file, "
-        f"CASE WHEN {cast_failed} THEN -_row_number ELSE _row_number END, $run_id, $loaded_at FROM ({staged})"
+        f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT {typed}, _source_file, "
+        f"CASE WHEN {cast_failed} THEN -_row_number ELSE _row_number END AS _row_number FROM ({staged})"
     )
 
 
 def key_statements(contract: Contract) -> list[str]:
-    """Pass 2, over the key columns of the partition just inserted: keys repeated within the delivery,
-    and (event sources) keys delivered on another date."""
+    """Pass 2, over the key columns of ``_typed``: keys repeated within the delivery, and (event
+    sources) keys delivered on another date."""
     keys = contract.primary_key
     key_cols = ", ".join(q(k) for k in keys)
     not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in keys)
-    table = f"raw.{q(contract.name)}"
     statements = [
         f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT {key_cols}, min({{'f': _source_file, 'r': abs(_row_number)}}) "
-        f"AS _first FROM {table} WHERE _as_of_date = $as_of_date AND {not_null} GROUP BY ALL HAVING count(*) > 1"
+        f"AS _first FROM _typed WHERE {not_null} GROUP BY ALL HAVING count(*) > 1"
     ]
     if contract.kind == "event":
         statements.append(
             f"CREATE OR REPLACE TEMP TABLE _prev AS SELECT {key_cols}, min(_as_of_date) AS _loaded_before "
-            f"FROM {table} WHERE _as_of_date <> $as_of_date AND ({key_cols}) IN "
-            f"(SELECT ({key_cols}) FROM {table} WHERE _as_of_date = $as_of_date) GROUP BY ALL"
+            f"FROM raw.{q(contract.name)} WHERE _as_of_date <> $as_of_date AND ({key_cols}) IN "
+            f"(SELECT ({key_cols}) FROM _typed) GROUP BY ALL"
         )
     return statements
+
+
+def load_statement(contract: Contract) -> str:
+    """Pass 5: the rows of ``_typed`` that broke no rule into partition D. Expects ``$as_of_date,
+    $run_id, $loaded_at``."""
+    cols = ", ".join(f"t.{q(c)}" for c in contract.column_names)
+    return (
+        f"INSERT INTO raw.{q(contract.name)} SELECT {cols}, $as_of_date, t._source_file, t._row_number, $run_id, "
+        "$loaded_at FROM _typed AS t ANTI JOIN _bad AS b ON t._source_file = b._source_file "
+        "AND t._row_number = b._row_number WHERE t._row_number > 0"
+    )
 
 
 def _reference_joins(contract: Contract, alias: str) -> tuple[list[str], list[str]]:
@@ -289,7 +302,9 @@ def _reference_joins(contract: Contract, alias: str) -> tuple[list[str], list[st
         extra.append("prev._loaded_before")
     for i, fk in enumerate(contract.foreign_keys):
         target = registry[fk.references]
-        on = " AND ".join(f"{alias}.{q(c)} = fk_{i}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
+        on = " AND ".join(
+            f"{alias}.{q(c)} = fk_{i}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True)
+        )
         target_keys = ", ".join(q(t) for t in target.primary_key)
         joins.append(
             f"LEFT JOIN (SELECT DISTINCT {target_keys}, TRUE AS _found FROM raw.{q(target.name)} "
@@ -300,7 +315,9 @@ def _reference_joins(contract: Contract, alias: str) -> tuple[list[str], list[st
         source, _, other = col.not_before.partition(".")
         fk = next(f for f in contract.foreign_keys if f.references == source)
         target = registry[source]
-        on = " AND ".join(f"{alias}.{q(c)} = ref_{j}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True))
+        on = " AND ".join(
+            f"{alias}.{q(c)} = ref_{j}.{q(t)}" for c, t in zip(fk.columns, target.primary_key, strict=True)
+        )
         target_keys = ", ".join(q(t) for t in target.primary_key)
         joins.append(
             f"LEFT JOIN (SELECT {target_keys}, arg_max({q(other)}, _as_of_date) AS _v FROM raw.{q(source)} "
@@ -311,16 +328,16 @@ def _reference_joins(contract: Contract, alias: str) -> tuple[list[str], list[st
 
 
 def suspects_query(contract: Contract) -> str:
-    """Pass 3: the rows of partition D that may break a rule, judged on the typed columns alone.
+    """Pass 3: the rows of ``_typed`` that may break a rule, judged on the typed columns alone.
 
     A superset of the bad rows: every rule but the type rules has a typed form, and rows with a failed
-    cast carry a negative ``_row_number``. Expects ``$as_of_date``.
+    cast carry a negative ``_row_number``. Expects ``$as_of_date`` when a rule uses it.
     """
     joins, extra = _reference_joins(contract, "typed")
     predicates = " OR ".join(f"({r.typed_predicate}) IS TRUE" for r in all_rules(contract) if r.typed_predicate)
     return f"""
 CREATE OR REPLACE TEMP TABLE _suspects AS
-WITH typed AS (SELECT * FROM raw.{q(contract.name)} WHERE _as_of_date = $as_of_date),
+WITH typed AS (SELECT * FROM _typed),
 joined AS (SELECT typed.*, {", ".join(extra)} FROM typed {" ".join(joins)})
 SELECT _source_file, abs(_row_number) AS _row_number FROM joined WHERE _row_number < 0 OR {predicates}
 """
