@@ -368,13 +368,14 @@ def _create_view(
     present: list[str],
     rename: list[str | None] | None = None,
 ) -> None:
-    """Temp view over ``source``: file name, row number, one trimmed text column per contract column
-    (absent optional columns as NULL). ``rename`` maps the file's columns to contract names (None: ignore)."""
+    """Temp view over ``source``: file name, row number, one text column per contract column as delivered
+    (absent optional columns as NULL; the loader trims and turns empty text into NULL). ``rename`` maps the
+    file's columns to contract names (None: ignore)."""
     available = dict(zip(rename, present, strict=True)) if rename else {n: n for n in present}
     cols = []
     for col in contract.columns:
         if col.name in available:
-            cols.append(f"nullif(trim(CAST({q(available[col.name])} AS VARCHAR)), '') AS {q('_raw_' + col.name)}")
+            cols.append(f"CAST({q(available[col.name])} AS VARCHAR) AS {q('_raw_' + col.name)}")
         else:
             cols.append(f"CAST(NULL AS VARCHAR) AS {q('_raw_' + col.name)}")
     con.execute(
