@@ -101,7 +101,7 @@ def _looks_like_utf8_text(path: Path) -> bool:
                 decoder.decode(chunk)
             except UnicodeDecodeError:
                 return False
-            has_multibyte = has_multibyte or any(b > 0x7F for b in chunk[:65536]) or max(chunk) > 0x7F
+            has_multibyte = has_multibyte or max(chunk) > 0x7F
     return has_multibyte
 
 
@@ -109,22 +109,21 @@ def _transcode_gbk(path: Path, work_dir: Path) -> Path:
     """GBK (decoded as its superset GB18030) → a UTF-8 working copy DuckDB can read."""
     if _looks_like_utf8_text(path):
         raise DeliveryError(path, "file is UTF-8 encoded but the contract declares GBK", rule="file:encoding")
-    bad = _first_bad_byte(path, "gb18030")
-    if bad is not None:
-        raise DeliveryError(
-            path,
-            f"not valid GBK at byte offset {bad[1]}; the contract declares GBK",
-            rule="file:encoding",
-            line=bad[0],
-        )
     work_dir.mkdir(parents=True, exist_ok=True)
     target = work_dir / (path.name + ".utf8")
-    with (
-        path.open("r", encoding="gb18030", newline="") as src,
-        target.open("w", encoding="utf-8", newline="") as dst,
-    ):
-        while chunk := src.read(_CHUNK):
-            dst.write(chunk)
+    try:
+        with (
+            path.open("r", encoding="gb18030", newline="") as src,
+            target.open("w", encoding="utf-8", newline="") as dst,
+        ):
+            while chunk := src.read(_CHUNK):
+                dst.write(chunk)
+    except UnicodeDecodeError:
+        target.unlink(missing_ok=True)
+        line, offset = _first_bad_byte(path, "gb18030") or (None, 0)
+        raise DeliveryError(
+            path, f"not valid GBK at byte offset {offset}; the contract declares GBK", rule="file:encoding", line=line
+        ) from None
     return target
 
 
