@@ -1,7 +1,9 @@
 """Compile a contract into row rules: SQL predicates that say why a delivered row cannot be loaded.
 
-Pure: no connection here. The loader evaluates every rule over a staged delivery in one pass; a row that
-fails any rule goes to quarantine with every rule it failed. Rule names are stable (``type:<column>``,
+Pure: no connection here, only SQL text. The loader (``load.py``) runs the passes below in order: type the
+delivery (1), check keys (2), find suspect rows on typed columns (3), judge the suspects on their delivered
+text (4a, 4b), write the good rows (5). A row that fails any rule goes to quarantine with every rule it
+failed. Rule names are stable (``type:<column>``,
 ``not_null:<column>``, ``unique:<key>``, ``foreign_key:<column>`` …): tests, the quarantine table and the
 data-quality reports use them.
 
