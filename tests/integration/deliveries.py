@@ -89,16 +89,19 @@ def csv_bytes(columns: list[str], rows: list[dict[str, str]], encoding: str, del
     return buf.getvalue().encode(encoding)
 
 
+#: Arrow type of each contract type, as the loan system writes its Parquet files.
+ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "DATE": pa.date32(),
+    "DOUBLE": pa.float64(),
+    "INTEGER": pa.int32(),
+    "DECIMAL(18,2)": pa.decimal128(18, 2),
+}
+
+
 def parquet_bytes(columns: list[str], rows: list[dict[str, object]], schema: pa.Schema | None = None) -> bytes:
     contract = load_contract("facilities")
-    types = {
-        "VARCHAR": pa.string(),
-        "DATE": pa.date32(),
-        "DOUBLE": pa.float64(),
-        "INTEGER": pa.int32(),
-        "DECIMAL(18,2)": pa.decimal128(18, 2),
-    }
-    schema = schema or pa.schema([(c, types[contract.column(c).type]) for c in columns])
+    schema = schema or pa.schema([(c, ARROW_TYPES[contract.column(c).type]) for c in columns])
     table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows], schema=schema)
     sink = io.BytesIO()
     pq.write_table(table, sink)

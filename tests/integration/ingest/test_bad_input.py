@@ -145,16 +145,9 @@ def test_narrowed_parquet_column_is_rejected(inbox, loaded_clients):
     fields = [(c.name, pa.int32() if c.name == "limit_cny" else None) for c in contract.columns]
     import decimal
 
-    from deliveries import parquet_bytes
+    from deliveries import ARROW_TYPES, parquet_bytes
 
-    types = {
-        "VARCHAR": pa.string(),
-        "DATE": pa.date32(),
-        "DOUBLE": pa.float64(),
-        "INTEGER": pa.int32(),
-        "DECIMAL(18,2)": pa.decimal128(18, 2),
-    }
-    schema = pa.schema([(n, t or types[contract.column(n).type]) for n, t in fields])
+    schema = pa.schema([(n, t or ARROW_TYPES[contract.column(n).type]) for n, t in fields])
     row = facility_row(1, limit_cny=1000000)
     row["drawn_balance_cny"] = decimal.Decimal("1.00")
     inbox.write("facilities", D0, parquet_bytes(contract.column_names, [row], schema=schema))
