@@ -284,7 +284,7 @@ def _validate_and_load(
     suspects = con.execute("SELECT count(*) FROM _suspects").fetchone()[0]
     clock.lap(f"checked {len(all_rules(contract))} rules on the typed rows: {suspects:,} suspect rows")
     if suspects:
-        con.execute(suspect_rows_statement(contract, views))
+        con.execute(suspect_rows_statement(contract))
         check = check_query(contract)
         con.execute(check, d if "$as_of_date" in check else {})
     else:  # nothing to judge: skip reading the delivery again

@@ -257,9 +257,10 @@ def typed_statement(contract: Contract, staged_views: list[str]) -> str:
         )
         or "FALSE"
     )
+    texts = "".join(f", {raw(c.name)}" for c in contract.columns if c.type != "VARCHAR")
     return (
         f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT {typed}, _source_file, "
-        f"CASE WHEN {cast_failed} THEN -_row_number ELSE _row_number END AS _row_number "
+        f"CASE WHEN {cast_failed} THEN -_row_number ELSE _row_number END AS _row_number{texts} "
         f"FROM ({cleaned_rows(contract, staged_views)})"
     )
 
@@ -356,13 +357,17 @@ SELECT _source_file, abs(_row_number) AS _row_number FROM joined WHERE _row_numb
 """
 
 
-def suspect_rows_statement(contract: Contract, staged_views: list[str]) -> str:
-    """Pass 4a: the delivered text of the suspect rows, read again from the files into ``_suspect_rows``.
-
-    Materialised on its own, and cleaned after the join, so that only the suspects are trimmed, cast and
-    joined (inlined, the optimiser may process the whole delivery first)."""
-    join = "SEMI JOIN _suspects AS x ON s._source_file = x._source_file AND s._row_number = x._row_number"
-    return f"CREATE OR REPLACE TEMP TABLE _suspect_rows AS {cleaned_rows(contract, staged_views, join)}"
+def suspect_rows_statement(contract: Contract) -> str:
+    """Pass 4a: the delivered text of the suspect rows, from ``_typed`` (text columns are their own text;
+    the others keep their delivered text there), into ``_suspect_rows``."""
+    cols = ", ".join(
+        f"t.{q(c.name)} AS {raw(c.name)}" if c.type == "VARCHAR" else f"t.{raw(c.name)}" for c in contract.columns
+    )
+    return (
+        f"CREATE OR REPLACE TEMP TABLE _suspect_rows AS SELECT t._source_file, abs(t._row_number) AS _row_number, "
+        f"{cols} FROM _typed AS t SEMI JOIN _suspects AS x ON t._source_file = x._source_file "
+        "AND abs(t._row_number) = x._row_number"
+    )
 
 
 def check_query(contract: Contract) -> str:
