@@ -241,12 +241,13 @@ def cleaned_rows(contract: Contract, staged_views: list[str], where: str = "") -
 
 
 def typed_statement(contract: Contract, staged_views: list[str]) -> str:
-    """Pass 1: every delivered row, typed, into the temp table ``_typed`` (the one full parse).
+    """Pass 1: every delivered row, typed, into the temp table ``_typed`` (the one read of the files).
 
     A value that does not cast becomes NULL and the row's ``_row_number`` is stored negated: the mark
     that it has a type error (such rows are always quarantined). The rules then run on these typed
     columns; only the rows that pass are written to the warehouse, so the raw table is written once and
     never has rows deleted again (a scattered delete makes DuckDB rewrite the whole partition on commit).
+    Non-text columns keep their delivered text beside (``_raw_<column>``) for judging the suspects.
     """
     typed = ", ".join(f"TRY_CAST({raw(c.name)} AS {c.type}) AS {q(c.name)}" for c in contract.columns)
     cast_failed = (
