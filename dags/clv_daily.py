@@ -18,7 +18,10 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
 2. `raw_gate`: validates every partition the run loaded with its Great Expectations suite (built from
    the contract plus `expectations/raw.yml`), records every result in `audit.dq_results`, and fails on an
    error-level check, naming the suite and the checks; the run stops there.
-3. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
+3. `dbt_build`: `dbt build --selector daily_build` in-process (seeds, staging models and their tests);
+   every node's status, rows and time go to the task log and `audit.dbt_results`; a failed model or
+   test stops the run.
+4. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
    It runs only if every ingest task succeeded, so a failed run is never reported as good.
 
 **Rerun a day:** clear the run of D (or `airflow dags test clv_daily D`); every task replaces partition D
@@ -64,6 +67,18 @@ def raw_gate() -> dict:
     return run_raw_gate(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
 
 
+@task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
+def dbt_build() -> dict:
+    """Build the reference seeds and the client-profile models with their tests (dbt, in-process)."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.transform.dbt_job import run_dbt_build
+
+    context = get_current_context()
+    return run_dbt_build(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+
+
 @task(pool=WAREHOUSE_POOL)
 def summarise() -> dict:
     """Log the load ledger of this run: what came in, what was loaded, what was quarantined."""
@@ -99,7 +114,7 @@ def clv_daily():
 
     # The run's stages in order; later stages (dbt build, CLV, segments, output gates, publish) are added
     # to this chain where they belong in the run.
-    chain(ingest_stage, raw_gate(), summarise())
+    chain(ingest_stage, raw_gate(), dbt_build(), summarise())
 
 
 clv_daily()

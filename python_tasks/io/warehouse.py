@@ -55,6 +55,21 @@ AUDIT_DDL = (
     )
     """,
     """
+    CREATE TABLE IF NOT EXISTS audit.dbt_results (
+        run_id VARCHAR NOT NULL,
+        as_of_date DATE NOT NULL,
+        selector VARCHAR NOT NULL,
+        unique_id VARCHAR NOT NULL,
+        resource_type VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        rows_affected BIGINT,
+        execution_time_s DOUBLE NOT NULL,
+        message VARCHAR,
+        started_at TIMESTAMP WITH TIME ZONE NOT NULL,
+        finished_at TIMESTAMP WITH TIME ZONE NOT NULL
+    )
+    """,
+    """
     CREATE TABLE IF NOT EXISTS audit.dq_results (
         run_id VARCHAR NOT NULL,
         as_of_date DATE NOT NULL,

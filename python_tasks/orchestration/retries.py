@@ -22,13 +22,13 @@ class DeliveryRetryPolicy(RetryPolicy):
     ``DeliveryError`` (matched by name and its ``rule`` attribute, so that the DAG files need not import
     the loader and its heavy dependencies at parse time). A missing delivery or an unreachable API, and
     any other exception (a locked warehouse, a full disk), is retried. A failed quality gate
-    (``GateFailed``) is about the data too, and fails at once.
+    (``GateFailed``) or dbt build (``DbtBuildFailed``: a failed test or model) fails at once too.
     """
 
     def evaluate(self, exception: BaseException, try_number: int, max_tries: int, context: Any = None) -> RetryDecision:
         rule = getattr(exception, "rule", None)
-        if type(exception).__name__ == "GateFailed":
-            return RetryDecision.fail(reason="an error-level data-quality check failed; the same data fails again")
+        if type(exception).__name__ in ("GateFailed", "DbtBuildFailed"):
+            return RetryDecision.fail(reason="a data-quality check or a model failed; the same data fails again")
         if type(exception).__name__ == "DeliveryError" and rule not in RETRYABLE_DELIVERY_RULES:
             return RetryDecision.fail(reason=f"delivery error [rule {rule}] is not fixed by retrying")
         return RetryDecision.default()

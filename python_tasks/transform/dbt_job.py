@@ -1,0 +1,110 @@
+"""Run ``dbt build`` for a business date inside the task's own process and record every node's result.
+
+In-process (dbt's ``dbtRunner``) rather than one Airflow task per model: DuckDB takes one writer, so
+per-model tasks would run one after another anyway, each paying a process start and a dbt parse
+(seconds). See docs/adr/0004-dbt-in-process-by-selector.md. Results go to ``audit.dbt_results`` and the
+task log, so an operator sees status, rows and time per model and test.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from python_tasks.io import warehouse
+from python_tasks.settings import DBT_PROJECT_DIR, get_settings
+
+log = logging.getLogger(__name__)
+
+
+class DbtBuildFailed(RuntimeError):
+    """A model, seed or test failed; the message names each failed node and dbt's reason."""
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    unique_id: str
+    resource_type: str
+    status: str
+    rows_affected: int | None
+    execution_time_s: float
+    message: str | None
+
+
+def _node_results(run_result) -> list[NodeResult]:  # noqa: ANN001 - dbt's RunExecutionResult
+    out = []
+    for r in getattr(run_result, "results", None) or []:
+        response = getattr(r, "adapter_response", None) or {}
+        rows = response.get("rows_affected") if isinstance(response, dict) else None
+        out.append(
+            NodeResult(
+                unique_id=r.node.unique_id,
+                resource_type=str(r.node.resource_type),
+                status=str(r.status),
+                rows_affected=rows if isinstance(rows, int) and rows >= 0 else None,
+                execution_time_s=round(float(r.execution_time or 0.0), 3),
+                message=r.message if r.message else None,
+            )
+        )
+    return out
+
+
+def run_dbt_build(as_of_date: str | date, run_id: str, selector: str = "daily_build") -> dict:
+    """``dbt build --selector <selector>`` on the warehouse for business date D; raise if anything failed."""
+    from dbt.cli.main import dbtRunner
+
+    day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
+    settings = get_settings()
+    work = settings.home / "dbt"
+    os.environ["CLV_WAREHOUSE_PATH"] = str(settings.warehouse_path)  # read by profiles.yml
+    args = [
+        "--no-use-colors",
+        "build",
+        "--selector", selector,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(work / "target"),
+        "--log-path", str(work / "logs"),
+        "--vars", json.dumps({"as_of_date": day.isoformat(), "run_id": run_id}),
+    ]  # fmt: skip
+    started = datetime.now(UTC)
+    outcome = dbtRunner().invoke(args)
+    nodes = _node_results(outcome.result)
+    _record(run_id, day, selector, nodes, started)
+    for n in nodes:
+        rows = "" if n.rows_affected is None else f" rows={n.rows_affected}"
+        log.info("dbt %-6s %-60s %.2f s%s", n.status, n.unique_id, n.execution_time_s, rows)
+    failed = [n for n in nodes if n.status in ("error", "fail", "runtime error")]
+    if not outcome.success:
+        detail = "\n".join(f"{n.unique_id}: {n.status}: {n.message}" for n in failed) or str(outcome.exception)
+        raise DbtBuildFailed(f"dbt build --selector {selector} failed for {day}:\n{detail}")
+    return {
+        "as_of_date": day.isoformat(),
+        "run_id": run_id,
+        "selector": selector,
+        "nodes": len(nodes),
+        "by_status": {s: sum(n.status == s for n in nodes) for s in sorted({n.status for n in nodes})},
+    }
+
+
+def _record(run_id: str, day: date, selector: str, nodes: list[NodeResult], started: datetime) -> None:
+    """Every node's result in ``audit.dbt_results`` (a rerun of the same run replaces its rows)."""
+    finished = datetime.now(UTC)
+    with warehouse.connect() as con:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            "DELETE FROM audit.dbt_results WHERE run_id = $r AND as_of_date = $d AND selector = $s",
+            {"r": run_id, "d": day, "s": selector},
+        )
+        con.executemany(
+            "INSERT INTO audit.dbt_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (run_id, day, selector, n.unique_id, n.resource_type, n.status, n.rows_affected,
+                 n.execution_time_s, n.message, started, finished)
+                for n in nodes
+            ],
+        )  # fmt: skip
+        con.execute("COMMIT")
