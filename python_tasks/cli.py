@@ -77,7 +77,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from python_tasks.contracts import load_order
-    from python_tasks.ingest.status import quarantine_by_rule, recent_runs, source_status
+    from python_tasks.ingest.status import last_dbt_build, quarantine_by_rule, recent_runs, source_status
     from python_tasks.io import warehouse
 
     settings = get_settings()
@@ -122,6 +122,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         for source, rule, n in quarantine_by_rule(con):
             rules.add_row(source, rule, f"{n:,}")
         console.print(rules)
+        dbt = Table(title="Last dbt build (details: audit.dbt_results)")
+        for col in ("run id", "business date", "resource", "status", "nodes", "seconds"):
+            dbt.add_column(col)
+        for run_id, d, resource, status, n, seconds in last_dbt_build(con):
+            dbt.add_row(run_id, str(d), resource, status, str(n), f"{seconds:.2f}")
+        console.print(dbt)
     return 0
 
 

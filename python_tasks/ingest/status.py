@@ -64,3 +64,20 @@ def quarantine_by_rule(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[
     return con.execute(
         "SELECT source, rule, count(*) FROM audit.quarantine GROUP BY ALL ORDER BY 3 DESC, 1, 2 LIMIT $n", {"n": limit}
     ).fetchall()
+
+
+def last_dbt_build(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Status counts of the latest dbt build (run, business date, resource type, status, nodes, seconds)."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'audit' AND table_name = 'dbt_results'"
+    ).fetchone()[0]
+    if not exists:  # a warehouse no dbt build has written to yet
+        return []
+    return con.execute(
+        """
+        WITH last AS (SELECT run_id, as_of_date FROM audit.dbt_results ORDER BY finished_at DESC LIMIT 1)
+        SELECT r.run_id, r.as_of_date, r.resource_type, r.status, count(*), round(sum(r.execution_time_s), 2)
+        FROM audit.dbt_results AS r JOIN last USING (run_id, as_of_date)
+        GROUP BY ALL ORDER BY r.resource_type, r.status
+        """
+    ).fetchall()
