@@ -59,7 +59,6 @@ def run_dbt_build(as_of_date: str | date, run_id: str, selector: str = "daily_bu
     day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
     settings = get_settings()
     work = settings.home / "dbt"
-    os.environ["CLV_WAREHOUSE_PATH"] = str(settings.warehouse_path)  # read by profiles.yml
     args = [
         "--no-use-colors",
         "build",
@@ -71,7 +70,16 @@ def run_dbt_build(as_of_date: str | date, run_id: str, selector: str = "daily_bu
         "--vars", json.dumps({"as_of_date": day.isoformat(), "run_id": run_id}),
     ]  # fmt: skip
     started = datetime.now(UTC)
-    outcome = dbtRunner().invoke(args)
+    previous = os.environ.get("CLV_WAREHOUSE_PATH")
+    os.environ["CLV_WAREHOUSE_PATH"] = str(settings.warehouse_path)  # profiles.yml reads it
+    try:
+        outcome = dbtRunner().invoke(args)
+    finally:
+        _close_dbt_duckdb()
+        if previous is None:
+            os.environ.pop("CLV_WAREHOUSE_PATH", None)
+        else:
+            os.environ["CLV_WAREHOUSE_PATH"] = previous
     nodes = _node_results(outcome.result)
     _record(run_id, day, selector, nodes, started)
     for n in nodes:
@@ -88,6 +96,21 @@ def run_dbt_build(as_of_date: str | date, run_id: str, selector: str = "daily_bu
         "nodes": len(nodes),
         "by_status": {s: sum(n.status == s for n in nodes) for s in sorted({n.status for n in nodes})},
     }
+
+
+def _close_dbt_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after a run.
+
+    DuckDB admits one configuration per file and process: while dbt's read-write handle lives, nothing
+    else here (recording the results, a read-only reader in the same process) can open the warehouse.
+    dbt-duckdb has no public call that closes it; a test fails if this stops working.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+        DuckDBConnectionManager.close_all_connections()
 
 
 def _record(run_id: str, day: date, selector: str, nodes: list[NodeResult], started: datetime) -> None:

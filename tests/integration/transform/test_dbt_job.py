@@ -47,3 +47,18 @@ def test_failed_test_stops_the_build_naming_the_node(loaded):
         run_dbt_build(D0, "run-2")
     assert "clients" in str(info.value) and "fail" in str(info.value)
     assert any(r[2] == "fail" for r in _results("run-2"))
+
+
+def test_warehouse_is_released_after_the_build(loaded):
+    """dbt-duckdb keeps its database open in the process; the job must close it for the next opener."""
+    run_dbt_build(D0, "run-3")
+    with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM staging.stg_clients").fetchone()[0] > 0
+
+
+def test_the_build_leaves_the_environment_as_it_was(loaded):
+    import os
+
+    assert "CLV_WAREHOUSE_PATH" not in os.environ
+    run_dbt_build(D0, "run-4")
+    assert "CLV_WAREHOUSE_PATH" not in os.environ
