@@ -25,11 +25,7 @@ renamed as (
         cast(onboarded_date as date) as onboarded_date,
         trim(relationship_manager_id) as relationship_manager_id,
         lower(trim(client_status)) as client_status,
-        _as_of_date as as_of_date,
-        _source_file,
-        _row_number,
-        _run_id,
-        _loaded_at
+        {{ pipeline_metadata_columns() }}
     from source
 
 )

@@ -17,11 +17,7 @@ renamed as (
         cast(appraised_value_cny as decimal(18,2)) as appraised_value_cny,
         cast(appraisal_date as date) as appraisal_date,
         lower(trim(collateral_status)) as collateral_status,
-        _as_of_date as as_of_date,
-        _source_file,
-        _row_number,
-        _run_id,
-        _loaded_at
+        {{ pipeline_metadata_columns() }}
     from source
 
 )

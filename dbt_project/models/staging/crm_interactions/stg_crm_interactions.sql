@@ -16,11 +16,7 @@ renamed as (
         lower(trim(interaction_type)) as interaction_type,
         trim(relationship_manager_id) as relationship_manager_id,
         lower(trim(outcome)) as outcome,
-        _as_of_date as as_of_date,
-        _source_file,
-        _row_number,
-        _run_id,
-        _loaded_at
+        {{ pipeline_metadata_columns() }}
     from source
 
 )

@@ -22,11 +22,7 @@ renamed as (
         cast(maturity_date as date) as maturity_date,
         lower(trim(repayment_type)) as repayment_type,
         lower(trim(facility_status)) as facility_status,
-        _as_of_date as as_of_date,
-        _source_file,
-        _row_number,
-        _run_id,
-        _loaded_at
+        {{ pipeline_metadata_columns() }}
     from source
 
 )

@@ -15,11 +15,7 @@ renamed as (
         lower(trim(fee_type)) as fee_type,
         cast(fee_date as date) as fee_date,
         cast(amount_cny as decimal(18,2)) as amount_cny,
-        _as_of_date as as_of_date,
-        _source_file,
-        _row_number,
-        _run_id,
-        _loaded_at
+        {{ pipeline_metadata_columns() }}
     from source
 
 )

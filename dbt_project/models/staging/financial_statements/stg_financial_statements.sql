@@ -29,11 +29,7 @@ renamed as (
         cast(operating_cash_flow_cny as decimal(18,2)) as operating_cash_flow_cny,
         cast(debt_service_due_cny as decimal(18,2)) as debt_service_due_cny,
         cast(reported_date as date) as reported_date,
-        _as_of_date as as_of_date,
-        _source_file,
-        _row_number,
-        _run_id,
-        _loaded_at
+        {{ pipeline_metadata_columns() }}
     from source
 
 )

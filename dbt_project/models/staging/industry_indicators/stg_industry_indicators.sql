@@ -14,11 +14,7 @@ renamed as (
         cast(output_growth_pct as double) as output_growth_pct,
         cast(profit_margin_pct as double) as profit_margin_pct,
         cast(npl_ratio_pct as double) as npl_ratio_pct,
-        _as_of_date as as_of_date,
-        _source_file,
-        _row_number,
-        _run_id,
-        _loaded_at
+        {{ pipeline_metadata_columns() }}
     from source
 
 )

@@ -19,11 +19,7 @@ renamed as (
         cast(lpr_1y_pct as double) as lpr_1y_pct,
         cast(lpr_5y_pct as double) as lpr_5y_pct,
         cast(m2_growth_pct as double) as m2_growth_pct,
-        _as_of_date as as_of_date,
-        _source_file,
-        _row_number,
-        _run_id,
-        _loaded_at
+        {{ pipeline_metadata_columns() }}
     from source
 
 )

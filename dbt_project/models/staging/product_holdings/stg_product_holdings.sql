@@ -16,11 +16,7 @@ renamed as (
         cast(closed_date as date) as closed_date,
         lower(trim(holding_status)) as holding_status,
         cast(balance_cny as decimal(18,2)) as balance_cny,
-        _as_of_date as as_of_date,
-        _source_file,
-        _row_number,
-        _run_id,
-        _loaded_at
+        {{ pipeline_metadata_columns() }}
     from source
 
 )

@@ -16,11 +16,7 @@ renamed as (
         cast(score as double) as score,
         trim(model_version) as model_version,
         lower(trim(rating_reason)) as rating_reason,
-        _as_of_date as as_of_date,
-        _source_file,
-        _row_number,
-        _run_id,
-        _loaded_at
+        {{ pipeline_metadata_columns() }}
     from source
 
 )

@@ -19,11 +19,7 @@ renamed as (
         cast(paid_date as date) as paid_date,
         cast(paid_principal_cny as decimal(18,2)) as paid_principal_cny,
         cast(paid_interest_cny as decimal(18,2)) as paid_interest_cny,
-        _as_of_date as as_of_date,
-        _source_file,
-        _row_number,
-        _run_id,
-        _loaded_at
+        {{ pipeline_metadata_columns() }}
     from source
 
 )
