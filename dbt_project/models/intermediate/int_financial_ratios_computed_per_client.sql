@@ -1,4 +1,5 @@
-{#- Financial ratios of each client from its latest annual statement the bank had received by D. -#}
+{#- Financial ratios of each client on each business date, from its latest annual statement the bank
+    had received by then. -#}
 with
 
 statements as (
@@ -7,21 +8,35 @@ statements as (
 
 ),
 
-known_at_d as (
+business_dates as (
+
+    {{ business_dates() }}
+
+),
+
+annual as (
 
     select *
     from statements
     where period_type = 'annual'
       and reported_date <= cast('{{ var("as_of_date") }}' as date)
+      and as_of_date <= cast('{{ var("as_of_date") }}' as date)
 
 ),
 
 ranked as (
 
     select
-        *,
-        row_number() over (partition by client_id order by period_end_date desc, reported_date desc) as recency
-    from known_at_d
+        business_dates.business_date,
+        annual.*,
+        row_number() over (
+            partition by business_dates.business_date, annual.client_id
+            order by annual.period_end_date desc, annual.reported_date desc
+        ) as recency
+    from business_dates
+    inner join annual
+        on annual.reported_date <= business_dates.business_date
+        and annual.as_of_date <= business_dates.business_date
 
 ),
 
@@ -41,7 +56,7 @@ final as (
 
     select
         latest.client_id,
-        cast('{{ var("as_of_date") }}' as date) as as_of_date,
+        latest.business_date as as_of_date,
         latest.statement_id,
         latest.period_end_date,
         latest.reported_date,
@@ -60,7 +75,9 @@ final as (
                 then {{ safe_divide('latest.revenue_cny', 'prior_year.revenue_cny') }} - 1
         end as revenue_growth_yoy
     from latest
-    left join prior_year using (client_id)
+    left join prior_year
+        on prior_year.client_id = latest.client_id
+        and prior_year.business_date = latest.business_date
 
 )
 

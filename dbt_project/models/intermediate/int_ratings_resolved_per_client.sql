@@ -1,4 +1,5 @@
-{#- Each client's rating in force at D, its through-the-cycle PD, and the change over the last 12 months. -#}
+{#- Each client's rating in force on each business date (the latest rating decision dated and delivered on
+    or before it), its through-the-cycle PD, and the change over the twelve months before. -#}
 with
 
 ratings as (
@@ -13,7 +14,13 @@ master_scale as (
 
 ),
 
-known_at_d as (
+business_dates as (
+
+    {{ business_dates() }}
+
+),
+
+decisions as (
 
     select
         ratings.*,
@@ -21,24 +28,39 @@ known_at_d as (
         master_scale.ttc_pd
     from ratings
     inner join master_scale using (grade)
-    where ratings.rating_date <= cast('{{ var("as_of_date") }}' as date)
+    where ratings.as_of_date <= cast('{{ var("as_of_date") }}' as date)
 
 ),
 
 current_rating as (
 
-    select *
-    from known_at_d
-    qualify row_number() over (partition by client_id order by rating_date desc, rating_id desc) = 1
+    select
+        business_dates.business_date,
+        decisions.*
+    from business_dates
+    inner join decisions
+        on decisions.rating_date <= business_dates.business_date
+        and decisions.as_of_date <= business_dates.business_date
+    qualify row_number() over (
+        partition by business_dates.business_date, decisions.client_id
+        order by decisions.rating_date desc, decisions.rating_id desc
+    ) = 1
 
 ),
 
 rating_a_year_ago as (
 
-    select *
-    from known_at_d
-    where rating_date <= cast('{{ var("as_of_date") }}' as date) - interval 12 month
-    qualify row_number() over (partition by client_id order by rating_date desc, rating_id desc) = 1
+    select
+        business_dates.business_date,
+        decisions.*
+    from business_dates
+    inner join decisions
+        on decisions.rating_date <= business_dates.business_date - interval 12 month
+        and decisions.as_of_date <= business_dates.business_date
+    qualify row_number() over (
+        partition by business_dates.business_date, decisions.client_id
+        order by decisions.rating_date desc, decisions.rating_id desc
+    ) = 1
 
 ),
 
@@ -46,7 +68,7 @@ final as (
 
     select
         current_rating.client_id,
-        cast('{{ var("as_of_date") }}' as date) as as_of_date,
+        current_rating.business_date as as_of_date,
         current_rating.rating_id,
         current_rating.grade as current_grade,
         current_rating.grade_rank as current_grade_rank,
@@ -58,7 +80,9 @@ final as (
         current_rating.grade_rank - rating_a_year_ago.grade_rank as notches_downgraded_12m,
         current_rating.grade = 'D' as is_defaulted_grade
     from current_rating
-    left join rating_a_year_ago using (client_id)
+    left join rating_a_year_ago
+        on rating_a_year_ago.client_id = current_rating.client_id
+        and rating_a_year_ago.business_date = current_rating.business_date
 
 )
 
