@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -69,6 +70,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"loaded {result['rows_loaded']:>9,}  quarantined {result['rows_quarantined']:>7,}"
                 )
         summarise_run(day, run_id)
+    return 0
+
+
+def cmd_build_profile(args: argparse.Namespace) -> int:
+    """The DAG's dbt stage outside Airflow: one date, or every date of a range in one pass."""
+    from python_tasks.transform.dbt_job import run_dbt_build
+
+    run_id = f"cli__{args.date.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    result = run_dbt_build(args.date, run_id, build_from_date=args.build_from, full_refresh=args.full_refresh)
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -178,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--with-external", action="store_true", help="also fetch the external API sources")
     run.add_argument("--force", action="store_true", help="reload even when the delivery is unchanged")
     run.set_defaults(func=cmd_run)
+
+    build = sub.add_parser("build-profile", help="dbt build of the client profile for a date (or a range)")
+    build.add_argument("--date", type=_date, required=True, help="business date D (the last date built)")
+    build.add_argument("--from", dest="build_from", type=_date, help="first business date to build (default: D)")
+    build.add_argument("--full-refresh", action="store_true", help="recreate the incremental facts first")
+    build.set_defaults(func=cmd_build_profile)
 
     status = sub.add_parser("status", help="partitions loaded, recent runs, quarantine counts")
     status.set_defaults(func=cmd_status)

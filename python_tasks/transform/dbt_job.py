@@ -52,11 +52,28 @@ def _node_results(run_result) -> list[NodeResult]:  # noqa: ANN001 - dbt's RunEx
     return out
 
 
-def run_dbt_build(as_of_date: str | date, run_id: str, selector: str = "daily_build") -> dict:
-    """``dbt build --selector <selector>`` on the warehouse for business date D; raise if anything failed."""
+def run_dbt_build(
+    as_of_date: str | date,
+    run_id: str,
+    selector: str = "daily_build",
+    build_from_date: str | date | None = None,
+    full_refresh: bool = False,
+) -> dict:
+    """``dbt build --selector <selector>`` on the warehouse for business date D; raise if anything failed.
+
+    A daily run builds D alone. ``build_from_date`` builds every date from it to D in one pass (a
+    backfill: the incremental facts replace exactly those dates); ``full_refresh`` also drops and
+    recreates the incremental facts, so only the dates built remain.
+    """
     from dbt.cli.main import dbtRunner
 
-    day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
+    day = _as_date(as_of_date)
+    first = _as_date(build_from_date) if build_from_date is not None else day
+    if first > day:
+        raise ValueError(f"build_from_date {first} is after as_of_date {day}")
+    dbt_vars = {"as_of_date": day.isoformat(), "run_id": run_id}
+    if first != day:
+        dbt_vars["build_from_date"] = first.isoformat()
     settings = get_settings()
     work = settings.home / "dbt"
     args = [
@@ -67,8 +84,10 @@ def run_dbt_build(as_of_date: str | date, run_id: str, selector: str = "daily_bu
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
-        "--vars", json.dumps({"as_of_date": day.isoformat(), "run_id": run_id}),
+        "--vars", json.dumps(dbt_vars),
     ]  # fmt: skip
+    if full_refresh:
+        args.append("--full-refresh")
     started = datetime.now(UTC)
     previous = os.environ.get("CLV_WAREHOUSE_PATH")
     os.environ["CLV_WAREHOUSE_PATH"] = str(settings.warehouse_path)  # profiles.yml reads it
@@ -91,11 +110,16 @@ def run_dbt_build(as_of_date: str | date, run_id: str, selector: str = "daily_bu
         raise DbtBuildFailed(f"dbt build --selector {selector} failed for {day}:\n{detail}")
     return {
         "as_of_date": day.isoformat(),
+        "build_from_date": first.isoformat(),
         "run_id": run_id,
         "selector": selector,
         "nodes": len(nodes),
         "by_status": {s: sum(n.status == s for n in nodes) for s in sorted({n.status for n in nodes})},
     }
+
+
+def _as_date(value: str | date) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _close_dbt_duckdb() -> None:

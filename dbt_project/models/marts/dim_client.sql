@@ -1,0 +1,51 @@
+{#- Clients as the bank knows them on the business date of the build: one row per client, with business
+    names for industry and region and the enterprise size. No personal data: the legal representative's
+    name, identity number and phone stay in raw and staging (keyed pseudonyms arrive with serving). -#}
+with
+
+clients as (
+
+    select * from {{ ref('int_clients_resolved_to_dates') }}
+    where as_of_date = cast('{{ var("as_of_date") }}' as date)
+
+),
+
+sizes as (
+
+    select * from {{ ref('int_enterprise_sizes_classified_per_client') }}
+    where as_of_date = cast('{{ var("as_of_date") }}' as date)
+
+),
+
+final as (
+
+    select
+        clients.client_id,
+        clients.uscc,
+        clients.company_name,
+        clients.client_status,
+        clients.industry_code,
+        clients.industry_section_code,
+        clients.industry_section_name_en,
+        clients.industry_section_name_zh,
+        clients.industry_division_code,
+        clients.industry_division_name_en,
+        clients.industry_division_name_zh,
+        clients.region_code,
+        clients.province_code,
+        clients.region_economic_tier,
+        clients.registered_capital_cny,
+        clients.founded_date,
+        clients.onboarded_date,
+        clients.relationship_manager_id,
+        sizes.enterprise_size,
+        sizes.sme_industry_group,
+        clients.attributes_delivered_date,
+        cast(clients.attributes_delivered_date as timestamp) as attributes_updated_at,
+        clients.as_of_date as known_as_of_date
+    from clients
+    left join sizes using (client_id)
+
+)
+
+select * from final
