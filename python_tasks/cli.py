@@ -83,6 +83,14 @@ def cmd_build_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dbt_docs(args: argparse.Namespace) -> int:
+    """dbt docs generate: the static documentation site with model and column lineage."""
+    from python_tasks.transform.dbt_job import generate_docs
+
+    print(f"dbt docs: {generate_docs()}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -90,6 +98,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from python_tasks.contracts import load_order
     from python_tasks.ingest.status import last_dbt_build, quarantine_by_rule, recent_runs, source_status
     from python_tasks.io import warehouse
+    from python_tasks.transform.status import profile_by_date
 
     settings = get_settings()
     console = Console(width=None if sys.stdout.isatty() else 140)
@@ -127,6 +136,24 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"{finished:%Y-%m-%d %H:%M:%S}",
             )
         console.print(runs)
+        profile = Table(title="Client profile per business date (marts.fct_client_profile)")
+        for col in ("business date", "clients", "active", "with credit", "drawn (CNY bn)", "EAD (CNY bn)",
+                    "past due", "non-performing", "size: large/medium/small/micro/unclassified"):  # fmt: skip
+            profile.add_column(col, justify="left" if col.startswith(("business", "size")) else "right")
+        for p in profile_by_date(con):
+            sizes = "/".join(str(p.by_size.get(k, 0)) for k in ("large", "medium", "small", "micro", "unclassified"))
+            profile.add_row(
+                str(p.as_of_date),
+                f"{p.clients:,}",
+                f"{p.active_clients:,}",
+                f"{p.with_credit:,}",
+                f"{p.drawn_balance_cny / 1e9:,.2f}",
+                f"{p.ead_cny / 1e9:,.2f}",
+                f"{p.past_due_clients:,}",
+                f"{p.non_performing_clients:,}",
+                sizes,
+            )
+        console.print(profile)
         rules = Table(title="Quarantine by rule")
         for col in ("source", "rule", "rows"):
             rules.add_column(col)
@@ -195,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--from", dest="build_from", type=_date, help="first business date to build (default: D)")
     build.add_argument("--full-refresh", action="store_true", help="recreate the incremental facts first")
     build.set_defaults(func=cmd_build_profile)
+
+    docs = sub.add_parser("dbt-docs", help="generate dbt's documentation site (models, columns, lineage)")
+    docs.set_defaults(func=cmd_dbt_docs)
 
     status = sub.add_parser("status", help="partitions loaded, recent runs, quarantine counts")
     status.set_defaults(func=cmd_status)

@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from python_tasks.io import warehouse
 from python_tasks.settings import DBT_PROJECT_DIR, get_settings
@@ -89,16 +92,8 @@ def run_dbt_build(
     if full_refresh:
         args.append("--full-refresh")
     started = datetime.now(UTC)
-    previous = os.environ.get("CLV_WAREHOUSE_PATH")
-    os.environ["CLV_WAREHOUSE_PATH"] = str(settings.warehouse_path)  # profiles.yml reads it
-    try:
+    with _warehouse_env(settings.warehouse_path):
         outcome = dbtRunner().invoke(args)
-    finally:
-        _close_dbt_duckdb()
-        if previous is None:
-            os.environ.pop("CLV_WAREHOUSE_PATH", None)
-        else:
-            os.environ["CLV_WAREHOUSE_PATH"] = previous
     nodes = _node_results(outcome.result)
     _record(run_id, day, selector, nodes, started)
     for n in nodes:
@@ -116,6 +111,45 @@ def run_dbt_build(
         "nodes": len(nodes),
         "by_status": {s: sum(n.status == s for n in nodes) for s in sorted({n.status for n in nodes})},
     }
+
+
+def generate_docs() -> Path:
+    """``dbt docs generate`` against the warehouse; returns the static site's index.html.
+
+    The catalog reads the warehouse's tables, so this runs after a build, in the writer's slot.
+    """
+    from dbt.cli.main import dbtRunner
+
+    settings = get_settings()
+    work = settings.home / "dbt"
+    args = [
+        "--no-use-colors",
+        "docs", "generate",
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(work / "target"),
+        "--log-path", str(work / "logs"),
+    ]  # fmt: skip
+    with _warehouse_env(settings.warehouse_path):
+        outcome = dbtRunner().invoke(args)
+    if not outcome.success:
+        raise DbtBuildFailed(f"dbt docs generate failed: {outcome.exception}")
+    return work / "target" / "index.html"
+
+
+@contextmanager
+def _warehouse_env(path: Path) -> Iterator[None]:
+    """profiles.yml reads CLV_WAREHOUSE_PATH: point it at the warehouse, close dbt's handle, restore."""
+    previous = os.environ.get("CLV_WAREHOUSE_PATH")
+    os.environ["CLV_WAREHOUSE_PATH"] = str(path)
+    try:
+        yield
+    finally:
+        _close_dbt_duckdb()
+        if previous is None:
+            os.environ.pop("CLV_WAREHOUSE_PATH", None)
+        else:
+            os.environ["CLV_WAREHOUSE_PATH"] = previous
 
 
 def _as_date(value: str | date) -> date:
