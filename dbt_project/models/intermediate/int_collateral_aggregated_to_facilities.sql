@@ -46,7 +46,7 @@ final as (
         count(*) as collateral_items,
         sum(appraised_value_cny) as collateral_value_cny,
         -- the type carrying most of the value names the facility's security in reports
-        arg_max(collateral_type, appraised_value_cny) as main_collateral_type,
+        first(collateral_type order by appraised_value_cny desc, collateral_id) as main_collateral_type,
         min(appraisal_date) as oldest_appraisal_date
     from resolved
     where collateral_status = 'active'

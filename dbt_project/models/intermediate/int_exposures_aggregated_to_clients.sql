@@ -39,8 +39,10 @@ per_client as (
         sum(undrawn_cny) as undrawn_cny,
         sum(ead_cny) as ead_cny,
         sum(collateral_value_cny) as collateral_value_cny,
-        sum(interest_rate_pct * drawn_balance_cny) as rate_x_balance,
-        sum(remaining_maturity_years * drawn_balance_cny) as maturity_x_balance,
+        -- exact decimal sums: a float sum depends on the order rows arrive in, and a rerun must
+        -- reproduce every figure to the last digit
+        sum(cast(interest_rate_pct as decimal(12, 6)) * drawn_balance_cny) as rate_x_balance,
+        sum(remaining_maturity_days * drawn_balance_cny) as maturity_days_x_balance,
         max(maturity_date) as last_maturity_date,
         {% for product in var('lending_products') -%}
         coalesce(sum(drawn_balance_cny) filter (where product_code = '{{ product }}'), 0)
@@ -63,7 +65,7 @@ final as (
         ead_cny,
         {{ safe_divide('drawn_balance_cny', 'limit_cny') }} as utilisation_ratio,
         {{ safe_divide('rate_x_balance', 'drawn_balance_cny') }} as weighted_interest_rate_pct,
-        {{ safe_divide('maturity_x_balance', 'drawn_balance_cny') }} as weighted_remaining_maturity_years,
+        {{ safe_divide('maturity_days_x_balance', 'drawn_balance_cny') }} / 365.25 as weighted_remaining_maturity_years,
         last_maturity_date,
         collateral_value_cny,
         {{ safe_divide('collateral_value_cny', 'ead_cny') }} as collateral_coverage_ratio,

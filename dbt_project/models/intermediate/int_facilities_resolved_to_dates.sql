@@ -72,6 +72,7 @@ final as (
         resolved.repayment_type,
         resolved.start_date,
         resolved.maturity_date,
+        greatest(datediff('day', resolved.business_date, resolved.maturity_date), 0) as remaining_maturity_days,
         greatest(datediff('day', resolved.business_date, resolved.maturity_date), 0) / 365.25
             as remaining_maturity_years,
         resolved.as_of_date as state_delivered_date

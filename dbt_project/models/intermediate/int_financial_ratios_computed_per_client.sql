@@ -31,7 +31,7 @@ ranked as (
         annual.*,
         row_number() over (
             partition by business_dates.business_date, annual.client_id
-            order by annual.period_end_date desc, annual.reported_date desc
+            order by annual.period_end_date desc, annual.reported_date desc, annual.statement_id desc
         ) as recency
     from business_dates
     inner join annual

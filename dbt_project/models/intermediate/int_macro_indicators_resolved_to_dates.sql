@@ -47,7 +47,7 @@ outlook as (
     select
         business_date,
         {% for scenario in ['baseline', 'adverse', 'severe'] -%}
-        avg(gdp_growth_pct) filter (where scenario = '{{ scenario }}') as gdp_growth_next_12m_{{ scenario }}_pct,
+        cast(avg(cast(gdp_growth_pct as decimal(9, 4))) filter (where scenario = '{{ scenario }}') as double) as gdp_growth_next_12m_{{ scenario }}_pct,
         {% endfor -%}
         count(distinct indicator_month) as forecast_months
     from known_at_date
