@@ -76,7 +76,7 @@ SME_STANDARD: dict[str, dict[str, tuple[float, float, float]]] = {
     "hospitality": {"employees": (300, 100, 10), "revenue": (100 * M, 20 * M, 1 * M)},
     "telecom": {"employees": (2000, 100, 10), "revenue": (1000 * M, 10 * M, 1 * M)},
     "software": {"employees": (300, 100, 10), "revenue": (100 * M, 10 * M, 0.5 * M)},
-    "real_estate": {"revenue": (200 * M, 10 * M, 1 * M), "assets": (100 * M, 50 * M, 20 * M)},
+    "real_estate": {"revenue": (2000 * M, 10 * M, 1 * M), "assets": (100 * M, 50 * M, 20 * M)},
     "leasing_business": {"employees": (300, 100, 10), "assets": (1200 * M, 80 * M, 1 * M)},
     "other": {"employees": (300, 100, 10)},
 }
@@ -84,7 +84,7 @@ SME_GROUPS = tuple(SME_STANDARD)
 
 
 def sme_group(section: str, division: str) -> str:
-    """Which line of the SME standard applies to a section/division."""
+    """Which line of the SME standard applies to a section/division (as dbt_project/seeds/ref_sme_industry_groups)."""
     if section == "A":
         return "agriculture"
     if section in "BCD":
@@ -94,11 +94,11 @@ def sme_group(section: str, division: str) -> str:
     if section == "F":
         return "wholesale" if division == "51" else "retail"
     if section == "G":
-        return {"59": "warehousing", "60": "postal"}.get(division, "transport")
+        return {"53": "other", "59": "warehousing", "60": "postal"}.get(division, "transport")
     if section == "H":
         return "hospitality"
     if section == "I":
-        return "telecom" if division == "63" else "software"
+        return "telecom" if division in ("63", "64") else "software"
     if section == "K":
         return "real_estate"
     if section == "L":
