@@ -91,6 +91,22 @@ def test_the_ledger_records_every_source_for_this_run(daily_run):
     assert {status for _, _, status in rows} == {"loaded"}
 
 
+def test_the_dbt_stage_built_the_client_profile_of_d_for_this_run(daily_run):
+    home, _, dag_run = daily_run
+    clients, runs = query(
+        home,
+        "SELECT count(*), list(DISTINCT _run_id) FROM marts.fct_client_profile WHERE as_of_date = ?",
+        [BUSINESS_DATE],
+    )[0]
+    assert clients == query(home, "SELECT count(DISTINCT client_id) FROM raw.clients")[0][0] > 0
+    assert runs == [dag_run.run_id]
+    statuses = query(
+        home, "SELECT DISTINCT status FROM audit.dbt_results WHERE run_id = ? AND as_of_date = ?",
+        [dag_run.run_id, BUSINESS_DATE],
+    )
+    assert {s for (s,) in statuses} <= {"success", "pass", "no-op"}  # exposures are no-op nodes
+
+
 def test_an_asset_triggered_run_reprocesses_the_last_closed_day_and_changes_nothing(daily_run):
     """No logical date (as when the external asset triggers the run): D = Shanghai date of run_after - 1."""
     home, _, _ = daily_run

@@ -41,8 +41,8 @@ per_client as (
         sum(collateral_value_cny) as collateral_value_cny,
         -- exact decimal sums: a float sum depends on the order rows arrive in, and a rerun must
         -- reproduce every figure to the last digit
-        sum(cast(interest_rate_pct as decimal(12, 6)) * drawn_balance_cny) as rate_x_balance,
-        sum(remaining_maturity_days * drawn_balance_cny) as maturity_days_x_balance,
+        sum(cast(interest_rate_pct as decimal(38, 6)) * cast(drawn_balance_cny as decimal(38, 2))) as rate_x_balance,
+        sum(cast(drawn_balance_cny as decimal(38, 2)) * remaining_maturity_days) as maturity_days_x_balance,
         max(maturity_date) as last_maturity_date,
         {% for product in var('lending_products') -%}
         coalesce(sum(drawn_balance_cny) filter (where product_code = '{{ product }}'), 0)
