@@ -152,7 +152,7 @@ final as (
         clients.onboarded_date,
         case
             when clients.onboarded_date <= clients.as_of_date
-                then datediff('month', clients.onboarded_date, clients.as_of_date)
+                then date_sub('month', clients.onboarded_date, clients.as_of_date)  -- whole months
         end as tenure_months,
         coalesce(products_per_client.products_held, 0) as products_held,
         coalesce(products_per_client.lending_products_held, 0) as lending_products_held,

@@ -1,6 +1,16 @@
-{#- Clients as the bank knows them on the business date of the build: one row per client, with business
-    names for industry and region and the enterprise size. No personal data: the legal representative's
-    name, identity number and phone stay in raw and staging (keyed pseudonyms arrive with serving). -#}
+{#- Clients as the bank knows them on the latest business date built: one row per client, with business
+    names for industry and region and the enterprise size. A rerun or backfill that ends before the
+    latest date already built leaves the dimension as it is, so it never rolls back to an older state.
+    No personal data: the legal representative's name, identity number and phone stay in raw and staging
+    (keyed pseudonyms arrive with serving). -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='client_id',
+        on_schema_change='sync_all_columns'
+    )
+}}
 with
 
 clients as (
@@ -45,6 +55,9 @@ final as (
         clients.as_of_date as known_as_of_date
     from clients
     left join sizes using (client_id)
+    {% if is_incremental() %}
+    where clients.as_of_date >= (select coalesce(max(known_as_of_date), date '1900-01-01') from {{ this }})
+    {% endif %}
 
 )
 

@@ -162,7 +162,8 @@ final as (
         coalesce(exposures.drawn_{{ product }}_cny, 0) as drawn_{{ product }}_cny,
         {% endfor %}
 
-        -- regulatory five-tier classification (null without an on-book exposure)
+        -- regulatory five-tier classification: the worst class of the client's on-book or written-off
+        -- facilities; null for a client that never had either
         asset_classes.asset_class,
         asset_classes.asset_class_zh,
         client_classes.asset_class_rank,

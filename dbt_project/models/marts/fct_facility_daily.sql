@@ -61,7 +61,7 @@ final as (
         coalesce(collateral.collateral_items, 0) as collateral_items,
         coalesce(collateral.collateral_value_cny, 0) as collateral_value_cny,
         collateral.main_collateral_type,
-        {{ safe_divide('collateral.collateral_value_cny', 'facilities.ead_cny') }} as collateral_coverage_ratio,
+        {{ safe_divide('coalesce(collateral.collateral_value_cny, 0)', 'facilities.ead_cny') }} as collateral_coverage_ratio,
         coalesce(repayments.current_dpd, 0) as current_dpd,
         coalesce(repayments.max_dpd_3m, 0) as max_dpd_3m,
         coalesce(repayments.max_dpd_12m, 0) as max_dpd_12m,

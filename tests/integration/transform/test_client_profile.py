@@ -95,6 +95,8 @@ def test_a_rerun_of_one_date_replaces_that_date_only(home):
     assert runs[DAYS[1]] == "rerun-d1"
     assert all(runs[d] != "rerun-d1" for d in DAYS if d != DAYS[1])
     assert _fingerprints("fct_client_profile") == before
+    with _con() as con:  # the client dimension does not roll back to the older date
+        assert con.execute("SELECT DISTINCT known_as_of_date FROM marts.dim_client").fetchall() == [(DAYS[-1],)]
 
 
 def test_a_range_that_ends_before_it_starts_is_refused(home):
