@@ -9,7 +9,7 @@ SCALE ?= M
 DEMO_FIRST_DATE ?= 2026-11-20
 DEMO_DAYS ?= 3
 
-.PHONY: setup demo test test-all lint bench clean
+.PHONY: setup demo test test-all lint bench bench-profile clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -41,6 +41,10 @@ lint: $(VENV)/.synced
 ## bench: ingestion benchmark at SCALE (S, M or L) against a bare DuckDB read of the same files
 bench: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.ingest --scale $(SCALE)
+
+## bench-profile: client-profile build at SCALE: dbt full build, daily incremental and a hand-written SQL floor
+bench-profile: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.profile --scale $(SCALE)
 
 clean:
 	rm -rf var airflow_home
