@@ -49,7 +49,7 @@ versions as (
         onboarded_date,
         relationship_manager_id,
         client_status,
-        as_of_date as delivered_date
+        as_of_date
     from clients
     where as_of_date <= cast('{{ var("as_of_date") }}' as date)
 
@@ -57,16 +57,7 @@ versions as (
 
 resolved as (
 
-    select
-        business_dates.business_date,
-        versions.*
-    from business_dates
-    inner join versions
-        on versions.delivered_date <= business_dates.business_date
-    qualify row_number() over (
-        partition by business_dates.business_date, versions.client_id
-        order by versions.delivered_date desc
-    ) = 1
+    {{ resolve_to_business_dates('versions', 'client_id') }}
 
 ),
 
@@ -95,7 +86,7 @@ final as (
         resolved.founded_date,
         resolved.onboarded_date,
         resolved.relationship_manager_id,
-        resolved.delivered_date as attributes_delivered_date
+        resolved.as_of_date as attributes_delivered_date
     from resolved
     left join sections
         on sections.section_code = left(resolved.industry_code, 1)

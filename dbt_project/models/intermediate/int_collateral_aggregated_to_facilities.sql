@@ -24,16 +24,7 @@ versions as (
 
 resolved as (
 
-    select
-        business_dates.business_date,
-        versions.*
-    from business_dates
-    inner join versions
-        on versions.as_of_date <= business_dates.business_date
-    qualify row_number() over (
-        partition by business_dates.business_date, versions.collateral_id
-        order by versions.as_of_date desc
-    ) = 1
+    {{ resolve_to_business_dates('versions', 'collateral_id') }}
 
 ),
 

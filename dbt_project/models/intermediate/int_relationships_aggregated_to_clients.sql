@@ -44,19 +44,16 @@ business_dates as (
 
 ),
 
+holding_versions as (
+
+    select * from holdings
+    where as_of_date <= cast('{{ var("as_of_date") }}' as date)
+
+),
+
 holdings_at_date as (
 
-    select
-        business_dates.business_date,
-        holdings.*
-    from business_dates
-    inner join holdings
-        on holdings.as_of_date <= business_dates.business_date
-    where holdings.as_of_date <= cast('{{ var("as_of_date") }}' as date)
-    qualify row_number() over (
-        partition by business_dates.business_date, holdings.holding_id
-        order by holdings.as_of_date desc
-    ) = 1
+    {{ resolve_to_business_dates('holding_versions', 'holding_id') }}
 
 ),
 
@@ -92,7 +89,7 @@ products_per_client as (
         count(distinct product_code) as products_held,
         count(distinct product_code) filter (where product_family = 'lending') as lending_products_held,
         count(distinct product_family) as product_families_held,
-        string_agg(distinct product_code, ',' order by product_code) as products_held_list
+        array_to_string(list_sort(list_distinct(list(product_code))), ',') as products_held_list
     from products_in_use
     group by business_date, client_id
 
@@ -110,37 +107,90 @@ deposits_per_client as (
 
 ),
 
+recent_fees as (
+
+    select * from fees
+    where fee_date > cast('{{ build_from_date() }}' as date) - interval 12 month
+      and as_of_date <= cast('{{ var("as_of_date") }}' as date)
+
+),
+
 fees_per_client as (
 
     select
         business_dates.business_date,
-        fees.client_id,
-        sum(fees.amount_cny) as fee_income_12m_cny,
+        recent_fees.client_id,
+        sum(recent_fees.amount_cny) as fee_income_12m_cny,
         count(*) as fee_events_12m
     from business_dates
-    inner join fees
-        on fees.fee_date <= business_dates.business_date
-        and fees.fee_date > business_dates.business_date - interval 12 month
-        and fees.as_of_date <= business_dates.business_date
-    group by business_dates.business_date, fees.client_id
+    inner join recent_fees
+        on recent_fees.fee_date <= business_dates.business_date
+        and recent_fees.fee_date > business_dates.business_date - interval 12 month
+        and recent_fees.as_of_date <= business_dates.business_date
+    group by business_dates.business_date, recent_fees.client_id
+
+),
+
+last_contact_before_window as (
+
+    -- the latest contact known on every date built that is too old to count in any window
+    select
+        client_id,
+        max(interaction_date) as last_contact_date
+    from interactions
+    where interaction_date <= cast('{{ build_from_date() }}' as date) - interval 12 month
+      and as_of_date <= cast('{{ build_from_date() }}' as date)
+    group by client_id
+
+),
+
+windowed_interactions as (
+
+    -- everything else: contacts inside the windows, and late deliveries of older ones
+    select * from interactions
+    where as_of_date <= cast('{{ var("as_of_date") }}' as date)
+      and (
+          interaction_date > cast('{{ build_from_date() }}' as date) - interval 12 month
+          or as_of_date > cast('{{ build_from_date() }}' as date)
+      )
+
+),
+
+windowed_contacts as (
+
+    select
+        business_dates.business_date,
+        windowed_interactions.client_id,
+        count(*) filter (
+            where windowed_interactions.interaction_date > business_dates.business_date - interval 12 month
+        ) as crm_touches_12m,
+        count(*) filter (
+            where windowed_interactions.interaction_date > business_dates.business_date - interval 3 month
+        ) as crm_touches_3m,
+        max(windowed_interactions.interaction_date) as last_contact_date
+    from business_dates
+    inner join windowed_interactions
+        on windowed_interactions.interaction_date <= business_dates.business_date
+        and windowed_interactions.as_of_date <= business_dates.business_date
+    group by business_dates.business_date, windowed_interactions.client_id
 
 ),
 
 contacts_per_client as (
 
     select
-        business_dates.business_date,
-        interactions.client_id,
-        count(*) filter (where interactions.interaction_date > business_dates.business_date - interval 12 month)
-            as crm_touches_12m,
-        count(*) filter (where interactions.interaction_date > business_dates.business_date - interval 3 month)
-            as crm_touches_3m,
-        max(interactions.interaction_date) as last_contact_date
-    from business_dates
-    inner join interactions
-        on interactions.interaction_date <= business_dates.business_date
-        and interactions.as_of_date <= business_dates.business_date
-    group by business_dates.business_date, interactions.client_id
+        clients.as_of_date as business_date,
+        clients.client_id,
+        coalesce(windowed_contacts.crm_touches_12m, 0) as crm_touches_12m,
+        coalesce(windowed_contacts.crm_touches_3m, 0) as crm_touches_3m,
+        greatest(windowed_contacts.last_contact_date, last_contact_before_window.last_contact_date)
+            as last_contact_date
+    from clients
+    left join windowed_contacts
+        on windowed_contacts.client_id = clients.client_id
+        and windowed_contacts.business_date = clients.as_of_date
+    left join last_contact_before_window
+        on last_contact_before_window.client_id = clients.client_id
 
 ),
 

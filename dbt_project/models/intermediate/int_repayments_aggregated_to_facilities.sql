@@ -4,6 +4,10 @@
 
     An instalment is past due from the day after its due date until it is paid; a record delivered after
     the business date is not yet known on it. -#}
+{%- set cutoff -%}
+    (cast('{{ build_from_date() }}' as date) - interval 12 month)
+{%- endset -%}
+
 with
 
 repayments as (
@@ -15,6 +19,47 @@ repayments as (
 business_dates as (
 
     {{ business_dates() }}
+
+),
+
+records as (
+
+    select
+        *,
+        -- due and paid more than twelve months before the first date built, and the payment delivered by
+        -- then (known on every date built): such an instalment can affect no measure of any date built
+        due_date < {{ cutoff }}
+            and coalesce(
+                paid_date < {{ cutoff }} and as_of_date <= cast('{{ build_from_date() }}' as date), false
+            ) as is_settled_long_ago
+    from repayments
+    where as_of_date <= cast('{{ var("as_of_date") }}' as date)
+
+),
+
+settled_long_ago as (
+
+    select facility_id, installment_no from records where is_settled_long_ago
+
+),
+
+unpaid_records_settled_long_ago as (
+
+    -- the due-date record of a late instalment whose payment was settled long ago: it goes too
+    select records.repayment_id
+    from records
+    semi join settled_long_ago using (facility_id, installment_no)
+    where records.paid_date is null
+      and records.due_date < {{ cutoff }}
+
+),
+
+relevant as (
+
+    select *
+    from records
+    anti join unpaid_records_settled_long_ago using (repayment_id)
+    where not is_settled_long_ago
 
 ),
 
@@ -30,23 +75,8 @@ instalments as (
         min(as_of_date) as first_delivered_date,
         min(paid_date) as paid_date,
         min(as_of_date) filter (where paid_date is not null) as paid_delivered_date
-    from repayments
-    where as_of_date <= cast('{{ var("as_of_date") }}' as date)
+    from relevant
     group by facility_id, installment_no
-
-),
-
-relevant as (
-
-    -- an instalment due and known to be paid more than twelve months before the first date built
-    -- cannot affect any measure
-    select *
-    from instalments
-    where not (
-        due_date < cast('{{ build_from_date() }}' as date) - interval 12 month
-        and coalesce(paid_delivered_date, date '9999-12-31')
-            < cast('{{ build_from_date() }}' as date) - interval 12 month
-    )
 
 ),
 
@@ -64,7 +94,7 @@ known_at_date as (
                 then relevant.paid_date
         end as paid_date
     from business_dates
-    inner join relevant
+    inner join instalments as relevant
         on relevant.first_delivered_date <= business_dates.business_date
         and relevant.due_date <= business_dates.business_date
 
