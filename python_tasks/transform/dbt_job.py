@@ -61,13 +61,17 @@ def run_dbt_build(
     selector: str = "daily_build",
     build_from_date: str | date | None = None,
     full_refresh: bool = False,
+    command: str = "build",
 ) -> dict:
     """``dbt build --selector <selector>`` on the warehouse for business date D; raise if anything failed.
 
     A daily run builds D alone. ``build_from_date`` builds every date from it to D in one pass (a
     backfill: the incremental facts replace exactly those dates); ``full_refresh`` also drops and
-    recreates the incremental facts, so only the dates built remain.
+    recreates the incremental facts, so only the dates built remain. ``command="test"`` runs the tests of
+    the selection only (the test suite runs the dbt unit tests this way: selector ``unit_tests``).
     """
+    if command not in ("build", "test"):
+        raise ValueError(f"unsupported dbt command {command!r}")
     from dbt.cli.main import dbtRunner
 
     day = _as_date(as_of_date)
@@ -81,7 +85,7 @@ def run_dbt_build(
     work = settings.home / "dbt"
     args = [
         "--no-use-colors",
-        "build",
+        command,
         "--selector", selector,
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
@@ -102,7 +106,7 @@ def run_dbt_build(
     failed = [n for n in nodes if n.status in ("error", "fail", "runtime error")]
     if not outcome.success:
         detail = "\n".join(f"{n.unique_id}: {n.status}: {n.message}" for n in failed) or str(outcome.exception)
-        raise DbtBuildFailed(f"dbt build --selector {selector} failed for {day}:\n{detail}")
+        raise DbtBuildFailed(f"dbt {command} --selector {selector} failed for {day}:\n{detail}")
     return {
         "as_of_date": day.isoformat(),
         "build_from_date": first.isoformat(),

@@ -115,3 +115,9 @@ def test_no_personal_data_reaches_a_mart(home):
             "SELECT DISTINCT company_name FROM marts.dim_client UNION ALL SELECT DISTINCT uscc FROM marts.dim_client"
         ).fetchall()
     assert names and not names & {v[0] for v in values}
+
+
+def test_the_dbt_unit_tests_pass(home):
+    """They are left out of the daily build (they test the SQL, not the data): CI runs them here."""
+    summary = run_dbt_build(DAYS[-1], "unit-tests", selector="unit_tests", command="test")
+    assert summary["nodes"] >= 6 and set(summary["by_status"]) == {"pass"}
