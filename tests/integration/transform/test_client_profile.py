@@ -121,3 +121,18 @@ def test_the_dbt_unit_tests_pass(home):
     """They are left out of the daily build (they test the SQL, not the data): CI runs them here."""
     summary = run_dbt_build(DAYS[-1], "unit-tests", selector="unit_tests", command="test")
     assert summary["nodes"] >= 6 and set(summary["by_status"]) == {"pass"}
+
+
+def test_the_status_summary_shows_each_business_date(home):
+    from python_tasks.transform.status import profile_by_date
+
+    with _con() as con:
+        summary = profile_by_date(con)
+        totals = con.execute(
+            "SELECT count(*), sum(drawn_balance_cny)::DOUBLE FROM marts.fct_client_profile WHERE as_of_date = $d",
+            {"d": DAYS[-1]},
+        ).fetchone()
+    assert [p.as_of_date for p in summary] == DAYS
+    last = summary[-1]
+    assert (last.clients, last.drawn_balance_cny) == totals
+    assert sum(last.by_size.values()) == last.clients
