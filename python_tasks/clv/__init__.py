@@ -1,0 +1,1 @@
+"""Risk-adjusted customer lifetime value: pure functions on arrays and frames (docs/clv.md)."""

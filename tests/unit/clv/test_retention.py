@@ -1,0 +1,82 @@
+"""The shifted-beta-geometric retention model against Fader & Hardie's published example."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from python_tasks.clv.retention import (
+    churn_probability,
+    discounted_expected_residual_lifetime,
+    fit_sbg,
+    log_likelihood,
+    retention_rate,
+    survival,
+)
+
+# Fader & Hardie (2007), survivors of two cohorts of 1 000 customers over seven years.
+REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241]
+HIGH_END = [1000, 869, 743, 653, 593, 551, 517, 491]
+
+
+@pytest.mark.parametrize(
+    ("cohort", "alpha", "beta", "ll"),
+    [(REGULAR, 0.704, 1.182, -1680.3), (HIGH_END, 0.668, 3.806, -1611.2)],
+)
+def test_the_fit_reproduces_the_published_estimates(cohort, alpha, beta, ll):
+    fit = fit_sbg(cohort)
+    assert (round(fit.alpha, 3), round(fit.beta, 3)) == (alpha, beta)
+    assert fit.log_likelihood == pytest.approx(ll, abs=0.05)
+    assert (fit.periods, fit.clients) == (7, 1000)
+
+
+def test_probabilities_are_consistent():
+    a, b = 0.704, 1.182
+    t = np.arange(1, 200)
+    # P(T = t) = S(t − 1) − S(t), S(0) = 1, and the retention rate is the ratio of survivals
+    assert np.allclose(churn_probability(t, a, b), survival(t - 1, a, b) - survival(t, a, b))
+    assert survival(0, a, b) == pytest.approx(1.0)
+    assert np.allclose(retention_rate(t, a, b), survival(t, a, b) / survival(t - 1, a, b))
+    assert churn_probability(1, a, b) == pytest.approx(a / (a + b))
+
+
+def test_retention_rises_with_tenure_under_heterogeneity():
+    rates = retention_rate(np.arange(1, 10), 0.704, 1.182)
+    assert np.all(np.diff(rates) > 0)
+
+
+@pytest.mark.parametrize("cohort", [REGULAR, HIGH_END])
+def test_heterogeneity_beats_a_constant_churn_rate(cohort):
+    """The paper's point: the sBG fits far better than a geometric model with one churn probability."""
+    n = np.asarray(cohort, dtype=float)
+    lost, at_risk = n[:-1] - n[1:], n[:-1]
+    theta = lost.sum() / at_risk.sum()  # maximum-likelihood constant churn probability
+    geometric_ll = np.sum(lost * np.log(theta)) + np.sum((at_risk - lost) * np.log(1 - theta))
+    fit = fit_sbg(cohort)
+    assert fit.log_likelihood > geometric_ll + 10
+    projected = n[0] * survival(np.arange(len(n)), fit.alpha, fit.beta)
+    assert np.max(np.abs(projected - n)) < 0.02 * n[0]  # within 2 points of the cohort every year
+
+
+def test_derl_equals_the_discounted_sum_of_survival():
+    """DERL's closed form (hypergeometric) against the series it sums: Σ_t S(n+t)/S(n) / (1+d)^t."""
+    a, b, d = 0.668, 3.806, 0.10
+    t = np.arange(1, 3000)
+    for n in (0, 1, 4):
+        series = np.sum(survival(n + t, a, b) / survival(n, a, b) * np.exp(-t * np.log1p(d)))
+        assert discounted_expected_residual_lifetime(a, b, n, d) == pytest.approx(series, rel=1e-9)
+
+
+def test_derl_grows_with_renewals_made_and_falls_with_the_discount_rate():
+    values = discounted_expected_residual_lifetime(0.704, 1.182, np.arange(6), 0.10)
+    assert np.all(np.diff(values) > 0)
+    assert discounted_expected_residual_lifetime(0.704, 1.182, 2, 0.2) < values[2]
+
+
+def test_bad_cohorts_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="must not increase"):
+        log_likelihood(1.0, 1.0, [100, 80, 90])
+    with pytest.raises(ValueError, match="at least two periods"):
+        fit_sbg([100, 90])
+    with pytest.raises(ValueError, match="positive cohort size"):
+        fit_sbg([0, 0, 0])
