@@ -16,6 +16,7 @@ CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 DBT_SOURCES_FILE = DBT_PROJECT_DIR / "models" / "staging" / "_raw__sources.yml"
+CLV_PARAMS_FILE = PROJECT_ROOT / "config" / "clv_params.yml"
 
 #: Airflow pool that serialises every task writing the DuckDB warehouse (DuckDB allows one writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -30,6 +31,9 @@ class Settings:
     landing_dir: Path
     warehouse_path: Path
     external_api_url: str | None
+    #: "demo" (the default) or "production": production refuses unapproved model parameters
+    mode: str = "demo"
+    clv_params_path: Path = CLV_PARAMS_FILE
 
     @property
     def logs_dir(self) -> Path:
@@ -45,4 +49,6 @@ def get_settings() -> Settings:
         landing_dir=Path(os.environ.get("CLV_LANDING_DIR", home / "landing")).resolve(),
         warehouse_path=Path(os.environ.get("CLV_WAREHOUSE_PATH", home / "warehouse" / "clv.duckdb")).resolve(),
         external_api_url=os.environ.get("CLV_EXTERNAL_API_URL") or None,
+        mode=os.environ.get("CLV_MODE", "demo"),
+        clv_params_path=Path(os.environ.get("CLV_PARAMS_FILE", CLV_PARAMS_FILE)).resolve(),
     )

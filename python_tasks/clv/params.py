@@ -1,0 +1,107 @@
+"""The CLV engine's parameters: one versioned YAML (config/clv_params.yml), validated on load.
+
+A bad value fails with a message naming the field. Every output row carries the parameter version, and
+production mode refuses a version that has not been approved: a parameter change is a model change and
+gets human review, as the bank's model governance requires.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+COLLATERAL_TYPES = (
+    "real_estate", "land_use_right", "equipment", "receivables", "deposit_pledge", "ip_rights", "guarantee",
+    "equity_pledge",
+)  # fmt: skip
+
+
+class ParamsError(ValueError):
+    """The parameter file is missing, unreadable, invalid, or not approved for production."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Approval(_Strict):
+    status: Literal["draft", "approved"]
+    approved_by: str | None = None
+    approved_at: date | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _approved_means_signed(self) -> Approval:
+        if self.status == "approved" and not (self.approved_by and self.approved_at):
+            raise ValueError("an approved version needs approved_by and approved_at")
+        return self
+
+
+class Capital(_Strict):
+    pd_floor: Annotated[float, Field(gt=0.0, lt=0.01)]
+    sme_turnover_floor_cny: Annotated[float, Field(gt=0.0)]
+    sme_turnover_cap_cny: Annotated[float, Field(gt=0.0)]
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
+
+    @model_validator(mode="after")
+    def _floor_below_cap(self) -> Capital:
+        if self.sme_turnover_floor_cny >= self.sme_turnover_cap_cny:
+            raise ValueError("sme_turnover_floor_cny must be below sme_turnover_cap_cny")
+        return self
+
+
+class Scenario(_Strict):
+    systematic_factor: Annotated[float, Field(ge=-5.0, le=5.0)]
+    growth_shift_pp: Annotated[float, Field(ge=-50.0, le=50.0)]
+
+
+class ClvParams(_Strict):
+    version: Annotated[str, Field(min_length=1)]
+    approval: Approval
+    horizon_years: Annotated[int, Field(ge=1, le=30)]
+    periods_per_year: Literal[1, 4, 12]
+    discount_rate: Annotated[float, Field(ge=0.0, le=0.5)]
+    cost_of_equity: Annotated[float, Field(ge=0.0, le=0.5)]
+    capital: Capital
+    lgd_floors: dict[str, Rate]
+    scenarios: dict[str, Scenario]
+
+    @model_validator(mode="after")
+    def _complete(self) -> ClvParams:
+        missing = [t for t in ("unsecured", *COLLATERAL_TYPES) if t not in self.lgd_floors]
+        unknown = sorted(set(self.lgd_floors) - {"unsecured", *COLLATERAL_TYPES})
+        if missing or unknown:
+            raise ValueError(f"lgd_floors: missing {missing}, unknown {unknown}")
+        if "baseline" not in self.scenarios:
+            raise ValueError("scenarios: a 'baseline' scenario is required")
+        return self
+
+    @property
+    def periods(self) -> int:
+        return self.horizon_years * self.periods_per_year
+
+
+def load_params(path: Path, *, mode: str = "demo") -> ClvParams:
+    """Read and validate the parameter file; in production mode the version must be approved."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParamsError(f"{path}: cannot read the CLV parameters: {exc}") from exc
+    try:
+        params = ClvParams.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ParamsError(f"{path}: invalid CLV parameters: {problems}") from exc
+    if mode == "production" and params.approval.status != "approved":
+        raise ParamsError(
+            f"{path}: parameter version {params.version} is {params.approval.status}, not approved: "
+            "production runs only approved parameters"
+        )
+    return params
