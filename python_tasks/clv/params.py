@@ -67,6 +67,7 @@ class ClvParams(_Strict):
     periods_per_year: Literal[1, 4, 12]
     discount_rate: Annotated[float, Field(ge=0.0, le=0.5)]
     cost_of_equity: Annotated[float, Field(ge=0.0, le=0.5)]
+    ftp_spread_bps: Annotated[float, Field(ge=-500.0, le=500.0)]
     capital: Capital
     lgd_floors: dict[str, Rate]
     scenarios: dict[str, Scenario]
