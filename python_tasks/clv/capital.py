@@ -78,8 +78,9 @@ def risk_weight(
 
 def point_in_time_pd(ttc_pd: ArrayLike, systematic_factor: ArrayLike, rho: ArrayLike) -> np.ndarray:
     """PD conditional on the systematic factor Z of the one-factor model:
-    Φ((Φ⁻¹(PD) − √ρ·Z) / √(1 − ρ)). Z = 0 gives back roughly the through-the-cycle PD's median scenario;
-    Z < 0 (a downturn) raises the PD. A PD of 0 or 1 stays where it is."""
+    Φ((Φ⁻¹(PD) − √ρ·Z) / √(1 − ρ)). The through-the-cycle PD is the average over Z ~ N(0, 1); Z = 0 is
+    the median state of the cycle (its PD lies below the average), Z < 0 a downturn that raises it. A PD
+    of 0 or 1 stays where it is."""
     pd = np.asarray(ttc_pd, dtype=float)
     z = np.asarray(systematic_factor, dtype=float)
     rho = np.asarray(rho, dtype=float)
