@@ -69,14 +69,26 @@ def log_likelihood(alpha: float, beta: float, survivors: ArrayLike) -> float:
 
 def fit_sbg(survivors: ArrayLike) -> SbgFit:
     """Maximum-likelihood α, β from one cohort's survivor counts (optimised on log α, log β)."""
-    n = np.asarray(survivors, dtype=float)
-    if n.ndim != 1 or len(n) < 3:
-        raise ValueError("need a cohort size and at least two periods of survivor counts")
-    if n[0] <= 0 or np.any(n < 0):
-        raise ValueError("survivor counts must be non-negative with a positive cohort size")
+    return fit_sbg_cohorts([survivors])
+
+
+def fit_sbg_cohorts(cohorts: list[ArrayLike]) -> SbgFit:
+    """One α, β for several cohorts (each its survivor counts n_0..n_T, T may differ): the cohorts'
+    log-likelihoods add up, as in Fader & Hardie (2007) when cohorts of different ages are pooled."""
+    counts = [np.asarray(c, dtype=float) for c in cohorts]
+    if not counts:
+        raise ValueError("need at least one cohort")
+    for n in counts:
+        if n.ndim != 1 or len(n) < 2:
+            raise ValueError("each cohort needs a size and at least one period of survivor counts")
+        if n[0] <= 0 or np.any(n < 0):
+            raise ValueError("survivor counts must be non-negative with a positive cohort size")
+    if sum(len(n) - 1 for n in counts) < 2:
+        raise ValueError("need at least two periods of survivor counts in all")
 
     def negative(params: np.ndarray) -> float:
-        return -log_likelihood(np.exp(params[0]), np.exp(params[1]), n)
+        a, b = np.exp(params[0]), np.exp(params[1])
+        return -sum(log_likelihood(a, b, n) for n in counts)
 
     best = min(
         (minimize(negative, np.log(start), method="Nelder-Mead",
@@ -85,7 +97,33 @@ def fit_sbg(survivors: ArrayLike) -> SbgFit:
         key=lambda r: r.fun,
     )  # fmt: skip
     alpha, beta = np.exp(best.x)
-    return SbgFit(float(alpha), float(beta), float(-best.fun), len(n) - 1, int(n[0]))
+    return SbgFit(
+        float(alpha), float(beta), float(-best.fun), max(len(n) - 1 for n in counts), int(sum(n[0] for n in counts))
+    )
+
+
+def survivor_counts(start: ArrayLike, end: ArrayLike, observed_through: int) -> dict[int, np.ndarray]:
+    """Survivor counts per cohort from client-level relationship periods.
+
+    ``start`` is the period each client's relationship began (its cohort), ``end`` the first period in
+    which it was no longer a client (NaN, or beyond observed_through, while it lasts). Returns {cohort: [n_0, n_1, …, n_T]} with T the periods
+    the cohort has been observed; a client still active at ``observed_through`` is censored there.
+    """
+    start = np.asarray(start, dtype=float)
+    end = np.asarray(end, dtype=float)
+    if start.shape != end.shape:
+        raise ValueError("start and end must have the same length")
+    if np.any(~np.isfinite(start)) or np.any(start > observed_through):
+        raise ValueError("every start period must be known and not after observed_through")
+    if np.any(np.isfinite(end) & (end <= start)):
+        raise ValueError("a relationship must last at least one period (end after start)")
+    lasted = np.where(np.isfinite(end), np.minimum(end, observed_through + 1), observed_through + 1) - start
+    out = {}
+    for cohort in np.unique(start).astype(int):
+        ages = lasted[start == cohort]
+        horizon = observed_through - cohort
+        out[int(cohort)] = np.array([np.sum(ages > t) for t in range(horizon + 1)], dtype=float)
+    return out
 
 
 def discounted_expected_residual_lifetime(

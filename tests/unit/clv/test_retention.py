@@ -80,3 +80,41 @@ def test_bad_cohorts_are_refused_with_the_reason():
         fit_sbg([100, 90])
     with pytest.raises(ValueError, match="positive cohort size"):
         fit_sbg([0, 0, 0])
+
+
+def test_cohorts_of_different_ages_pool_into_one_fit_that_recovers_the_truth():
+    """Simulated clients with θ ~ Beta(1.2, 3.0): three cohorts observed 8, 6 and 4 periods."""
+    from python_tasks.clv.retention import fit_sbg_cohorts, survivor_counts
+
+    rng = np.random.default_rng(11)
+    alpha, beta, per_cohort, through = 1.2, 3.0, 40_000, 8
+    starts = np.repeat([0, 2, 4], per_cohort)
+    theta = rng.beta(alpha, beta, starts.size)
+    lifetime = rng.geometric(theta)  # periods as a client: 1, 2, …
+    counts = survivor_counts(starts, (starts + lifetime).astype(float), through - 1)
+    assert sorted(counts) == [0, 2, 4] and [len(c) for c in counts.values()] == [8, 6, 4]
+    assert all(c[0] == per_cohort for c in counts.values())
+    fit = fit_sbg_cohorts(list(counts.values()))
+    assert fit.alpha == pytest.approx(alpha, rel=0.08) and fit.beta == pytest.approx(beta, rel=0.08)
+    assert fit.clients == 3 * per_cohort and fit.periods == 7
+
+
+def test_pooled_log_likelihood_is_the_sum_over_cohorts():
+    from python_tasks.clv.retention import fit_sbg_cohorts
+
+    fit = fit_sbg_cohorts([REGULAR, REGULAR[:5]])
+    assert fit.log_likelihood == pytest.approx(
+        log_likelihood(fit.alpha, fit.beta, REGULAR) + log_likelihood(fit.alpha, fit.beta, REGULAR[:5])
+    )
+
+
+def test_survivor_counts_censor_open_relationships_and_refuse_bad_periods():
+    from python_tasks.clv.retention import survivor_counts
+
+    counts = survivor_counts([0, 0, 0, 1], [1, 3, np.nan, np.nan], observed_through=3)
+    assert counts[0].tolist() == [3, 2, 2, 1]  # ends after 1 and 3 periods, one still a client
+    assert counts[1].tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match="at least one period"):
+        survivor_counts([2], [2], observed_through=3)
+    with pytest.raises(ValueError, match="not after observed_through"):
+        survivor_counts([5], [np.nan], observed_through=3)
