@@ -21,11 +21,11 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import time
 from datetime import date
 from pathlib import Path
+
+from benchmarks.measure import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -34,25 +34,12 @@ FIRST_DATE = date(2026, 11, 20)
 
 def _child(stage: str, home: Path) -> dict:
     """Run one stage in a fresh interpreter; its own peak RSS and CPU time come from wait4()."""
-    out, err = home / f".{stage}.out", home / f".{stage}.err"
-    started = time.perf_counter()
-    with out.open("w") as fout, err.open("w") as ferr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.ingest", "--stage", stage, "--home", str(home)],
-            cwd=ROOT, stdout=fout, stderr=ferr, env={**os.environ, "CLV_HOME": str(home)},
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"stage {stage} failed:\n{out.read_text()[-3000:]}\n{err.read_text()[-3000:]}")
-    measured = json.loads(out.read_text().strip().splitlines()[-1])
-    measured.update(
-        wall_s=round(wall, 2),
-        cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
-        peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
+    return run_stage(
+        ["-m", "benchmarks.ingest", "--stage", stage, "--home", str(home)],
+        stage,
+        home / f".{stage}",
+        {**os.environ, "CLV_HOME": str(home)},
     )
-    return measured
 
 
 def _files_by_source(inbox: Path) -> dict[str, list[Path]]:
@@ -79,7 +66,10 @@ def stage_bare(home: Path) -> dict:
                 con.execute(f"CREATE TABLE {source} AS SELECT * FROM read_parquet($p)", {"p": paths})
             else:
                 enc = "latin-1" if contract.delivery.encoding == "gbk" else "utf-8"
-                con.execute(f"CREATE TABLE {source} AS SELECT * FROM read_csv($p, header = true, encoding = '{enc}')", {"p": paths})
+                con.execute(
+                    f"CREATE TABLE {source} AS SELECT * FROM read_csv($p, header = true, encoding = '{enc}')",
+                    {"p": paths},
+                )
             rows += con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
     return {"stage": "bare", "rows": rows, "seconds": round(time.perf_counter() - started, 2)}
 
@@ -96,8 +86,10 @@ def stage_ingest(home: Path) -> dict:
         t = time.perf_counter()
         result = ingest_source(source, FIRST_DATE, "bench")
         per_source[source] = {
-            "rows_in": result["rows_in"], "rows_loaded": result["rows_loaded"],
-            "rows_quarantined": result["rows_quarantined"], "seconds": round(time.perf_counter() - t, 2),
+            "rows_in": result["rows_in"],
+            "rows_loaded": result["rows_loaded"],
+            "rows_quarantined": result["rows_quarantined"],
+            "seconds": round(time.perf_counter() - t, 2),
         }
     rows = sum(s["rows_in"] for s in per_source.values())
     return {"stage": "ingest", "rows": rows, "seconds": round(time.perf_counter() - started, 2), "sources": per_source}
@@ -142,10 +134,15 @@ def report(scale: str, results: dict, inbox: Path) -> str:
         "| stage | wall s | CPU s | peak RSS MiB | rows/s |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name, r in (("bare DuckDB read (reference)", bare), ("ingest: validate + quarantine + load", ingest),
-                    ("raw gate (GX)", gate)):
+    for name, r in (
+        ("bare DuckDB read (reference)", bare),
+        ("ingest: validate + quarantine + load", ingest),
+        ("raw gate (GX)", gate),
+    ):
         rows = r.get("rows") or bare["rows"]
-        lines.append(f"| {name} | {r['seconds']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:,.0f} | {rows / r['seconds']:,.0f} |")
+        lines.append(
+            f"| {name} | {r['seconds']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:,.0f} | {rows / r['seconds']:,.0f} |"
+        )
     lines += [
         "",
         f"Ingest / bare read: **{ratio:.2f}×** (target ≤ 2×). Peak memory of ingest: {ingest['peak_rss_mb']:,.0f} MiB "
@@ -155,7 +152,9 @@ def report(scale: str, results: dict, inbox: Path) -> str:
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for source, s in ingest["sources"].items():
-        lines.append(f"| {source} | {s['rows_in']:,} | {s['rows_loaded']:,} | {s['rows_quarantined']:,} | {s['seconds']:.1f} |")
+        lines.append(
+            f"| {source} | {s['rows_in']:,} | {s['rows_loaded']:,} | {s['rows_quarantined']:,} | {s['seconds']:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

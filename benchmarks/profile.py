@@ -31,11 +31,11 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+
+from benchmarks.measure import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -54,28 +54,11 @@ def _child(stage: str, args: argparse.Namespace, home: Path) -> dict:
     address space it was started from (Linux carries it over exec), so heavy work here would inflate every
     child's figure.
     """
-    out, err = home / f".profile-{stage}.out", home / f".profile-{stage}.err"
     env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARS}
     env["CLV_HOME"] = str(home)
-    started = time.perf_counter()
-    with out.open("w") as fout, err.open("w") as ferr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.profile", "--stage", stage, "--home", str(home),
-             "--days", str(args.days), "--scale", args.scale, "--seed", str(args.seed)],
-            cwd=ROOT, stdout=fout, stderr=ferr, env=env,
-        )  # fmt: skip
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"stage {stage} failed:\n{out.read_text()[-3000:]}\n{err.read_text()[-3000:]}")
-    measured = json.loads(out.read_text().strip().splitlines()[-1])
-    measured.update(
-        wall_s=round(wall, 2),
-        cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
-        peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
-    )
-    return measured
+    argv = ["-m", "benchmarks.profile", "--stage", stage, "--home", str(home),
+            "--days", str(args.days), "--scale", args.scale, "--seed", str(args.seed)]  # fmt: skip
+    return run_stage(argv, stage, home / f".profile-{stage}", env)
 
 
 def _dates(days: int) -> tuple[date, date]:
