@@ -30,11 +30,6 @@ class SbgFit:
     periods: int
     clients: int
 
-    @property
-    def mean_churn_probability(self) -> float:
-        """E[θ] = α / (α + β): the share of a new cohort expected to leave at the first boundary."""
-        return self.alpha / (self.alpha + self.beta)
-
 
 def survival(t: ArrayLike, alpha: ArrayLike, beta: ArrayLike) -> np.ndarray:
     """S(t) = B(α, β + t) / B(α, β): the share of a cohort still a client after t periods."""
