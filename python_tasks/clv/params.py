@@ -55,9 +55,57 @@ class Capital(_Strict):
         return self
 
 
+ASSET_CLASSES = ("normal", "special_mention", "substandard", "doubtful", "loss")
+OUTLOOKS = ("baseline", "adverse", "severe")
+
+
 class Scenario(_Strict):
-    systematic_factor: Annotated[float, Field(ge=-5.0, le=5.0)]
-    growth_shift_pp: Annotated[float, Field(ge=-50.0, le=50.0)]
+    """A macro scenario: which published GDP outlook (as known at D) it follows, plus an optional extra
+    shift of new-business growth."""
+
+    outlook: Literal["baseline", "adverse", "severe"]
+    growth_shift_pp: Annotated[float, Field(ge=-50.0, le=50.0)] = 0.0
+
+
+class Macro(_Strict):
+    """Z = (GDP growth outlook − long-run mean) / sd: the systematic factor of the one-factor PD model."""
+
+    gdp_long_run_mean_pct: Annotated[float, Field(ge=-10.0, le=20.0)]
+    gdp_sd_pct: Annotated[float, Field(gt=0.0, le=10.0)]
+    max_abs_systematic_factor: Annotated[float, Field(gt=0.0, le=6.0)]
+
+
+class NewBusiness(_Strict):
+    """Expected growth of a client's business: g = w_rev · revenue growth + w_ind · industry output growth
+    + w_gdp · (GDP outlook − long-run mean) + scenario shift, bounded."""
+
+    revenue_growth_weight: Annotated[float, Field(ge=0.0, le=1.0)]
+    industry_growth_weight: Annotated[float, Field(ge=0.0, le=1.0)]
+    gdp_gap_weight: Annotated[float, Field(ge=0.0, le=5.0)]
+    growth_floor: Annotated[float, Field(ge=-0.9, le=0.0)]
+    growth_cap: Annotated[float, Field(ge=0.0, le=1.0)]
+    renew_maturing: bool
+
+
+class Retention(_Strict):
+    """sBG retention fitted per segment on yearly relationship cohorts; a segment with fewer clients uses
+    the fit on all clients."""
+
+    segment_column: Literal["enterprise_size", "industry_section_code", "region_economic_tier"]
+    min_clients_per_segment: Annotated[int, Field(ge=10)]
+
+
+class Prospects(_Strict):
+    """A prospect is valued as if won: the median exposure of its peers, less the cost of winning it."""
+
+    acquisition_cost_cny: Annotated[float, Field(ge=0.0)]
+
+
+class Scorecard(_Strict):
+    """The PD scorecard for unrated clients, fitted on the history's annual statements."""
+
+    outcome_window_months: Annotated[int, Field(ge=3, le=36)]
+    seed: int
 
 
 class ClvParams(_Strict):
@@ -70,6 +118,12 @@ class ClvParams(_Strict):
     ftp_spread_bps: Annotated[float, Field(ge=-500.0, le=500.0)]
     capital: Capital
     lgd_floors: dict[str, Rate]
+    monitoring_multipliers: dict[str, Annotated[float, Field(ge=0.0, le=20.0)]]
+    macro: Macro
+    new_business: NewBusiness
+    retention: Retention
+    prospects: Prospects
+    scorecard: Scorecard
     scenarios: dict[str, Scenario]
 
     @model_validator(mode="after")
@@ -78,6 +132,10 @@ class ClvParams(_Strict):
         unknown = sorted(set(self.lgd_floors) - {"unsecured", *COLLATERAL_TYPES})
         if missing or unknown:
             raise ValueError(f"lgd_floors: missing {missing}, unknown {unknown}")
+        missing = [c for c in ASSET_CLASSES if c not in self.monitoring_multipliers]
+        unknown = sorted(set(self.monitoring_multipliers) - set(ASSET_CLASSES))
+        if missing or unknown:
+            raise ValueError(f"monitoring_multipliers: missing {missing}, unknown {unknown}")
         if "baseline" not in self.scenarios:
             raise ValueError("scenarios: a 'baseline' scenario is required")
         return self
