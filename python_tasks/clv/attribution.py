@@ -52,3 +52,25 @@ def shapley_attribution(
                 total = total + weight * (at(before | {factor}) - at(before))
         parts[factor] = np.asarray(total, dtype=float)
     return parts
+
+
+def sequential_attribution(
+    value: Callable[[dict[str, object]], np.ndarray],
+    old: Inputs,
+    new: Inputs,
+) -> dict[str, np.ndarray]:
+    """Per factor, value after switching it (and every factor before it, in ``old``'s order) to new minus
+    value before: a waterfall whose parts sum to value(new) − value(old)."""
+    if list(old) != list(new):
+        raise ValueError(f"old and new must name the same factors in the same order: {list(old)} vs {list(new)}")
+    if not old:
+        raise ValueError("no factors to attribute to")
+    current = dict(old)
+    previous = np.asarray(value(current), dtype=float)
+    parts = {}
+    for factor in old:
+        current[factor] = new[factor]
+        after = np.asarray(value(current), dtype=float)
+        parts[factor] = after - previous
+        previous = after
+    return parts

@@ -270,7 +270,7 @@ def value_chunk(portfolio: Portfolio, params: ClvParams, scenarios: dict[str, Sc
         annual_pd = np.where(k_index <= m, pit[:, None], ttc[:, None])
         q = -np.expm1(np.log1p(-np.minimum(annual_pd, 1 - 1e-12)) / m)  # marginal PD of a period
         flows = {
-            "nii": nii_c + new * margin_c[:, None],
+            "nii": nii_c + new * (margin_c / m)[:, None],
             "fee": fee_projection(c["fee_income_12m_cny"].to_numpy(dtype=float), g, periods, m),
             "cost": cost_c + new * (cost_rate_c / m)[:, None] + new_facilities * origination_c[:, None],
             "expected_loss": q * (el_base_c + new * (ead_per_drawn * lgd_c)[:, None]),

@@ -93,6 +93,7 @@ class Retention(_Strict):
 
     segment_column: Literal["enterprise_size", "industry_section_code", "region_economic_tier"]
     min_clients_per_segment: Annotated[int, Field(ge=10)]
+    cohort_years: Annotated[int, Field(ge=2, le=30)]
 
 
 class Prospects(_Strict):

@@ -62,18 +62,7 @@ final as (
         latest.reported_date,
         latest.revenue_cny,
         latest.total_assets_cny,
-        {{ safe_divide('latest.total_liabilities_cny', 'latest.total_assets_cny') }} as leverage_ratio,
-        {{ safe_divide('latest.current_assets_cny', 'latest.current_liabilities_cny') }} as current_ratio,
-        {{ safe_divide('latest.ebit_cny', 'latest.interest_expense_cny') }} as interest_coverage_ratio,
-        {{ safe_divide('latest.ebitda_cny', 'latest.debt_service_due_cny') }} as debt_service_coverage_ratio,
-        {{ safe_divide('latest.net_profit_cny', 'latest.total_assets_cny') }} as return_on_assets,
-        {{ safe_divide('latest.net_profit_cny', 'latest.revenue_cny') }} as net_margin,
-        -- growth only against the fiscal year just before: a gap in the filings gives null, not a
-        -- multi-year change labelled as one year
-        case
-            when datediff('month', prior_year.period_end_date, latest.period_end_date) = 12
-                then {{ safe_divide('latest.revenue_cny', 'prior_year.revenue_cny') }} - 1
-        end as revenue_growth_yoy
+        {{ financial_ratios('latest', 'prior_year') }}
     from latest
     left join prior_year
         on prior_year.client_id = latest.client_id

@@ -58,3 +58,19 @@ def test_mismatched_or_too_many_factors_are_refused():
     many = {f"f{i}": 0.0 for i in range(13)}
     with pytest.raises(ValueError, match="at most 12"):
         shapley_attribution(lambda x: 0.0, many, many)
+
+
+def test_the_sequential_waterfall_sums_to_the_total_and_follows_its_order():
+    from python_tasks.clv.attribution import sequential_attribution
+
+    def value(x):  # noqa: ANN001, ANN202 - a valuation on a dict of factors
+        return np.asarray(x["exposure"]) * np.asarray(x["margin"])
+
+    old = {"exposure": np.array([100.0]), "margin": np.array([0.02])}
+    new = {"exposure": np.array([150.0]), "margin": np.array([0.03])}
+    parts = sequential_attribution(value, old, new)
+    # exposure first at the old margin (50 × 0.02 = 1), then the margin at the new exposure (150 × 0.01)
+    assert parts["exposure"][0] == pytest.approx(1.0) and parts["margin"][0] == pytest.approx(1.5)
+    assert parts["exposure"][0] + parts["margin"][0] == pytest.approx(4.5 - 2.0)
+    with pytest.raises(ValueError, match="same factors in the same order"):
+        sequential_attribution(value, old, dict(reversed(list(new.items()))))

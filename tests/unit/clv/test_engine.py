@@ -213,3 +213,20 @@ def test_a_client_without_facilities_is_worth_its_fees(params):
     s, d = _survival(0.01), 1.1 ** -np.array([1.0, 2.0])
     assert row["pv_fee_cny"] == pytest.approx((s * d * 10.0).sum(), rel=1e-12)
     assert row["clv_cny"] == pytest.approx(row["pv_fee_cny"])
+
+
+def test_monthly_new_business_earns_the_same_margin_per_month_as_the_loan_it_replaces(params):
+    monthly = params.model_copy(
+        update={"periods_per_year": 12, "new_business": params.new_business.model_copy(update={"renew_maturing": True})}
+    )
+    half_year = _facility(remaining_maturity_years=0.5)
+    row = _value(monthly, [_client()], [half_year]).loc["C1"]
+    out = value_portfolio(pd.DataFrame([_client()]), pd.DataFrame([half_year]), monthly)
+    assert row["growth_rate"] == 0.0
+    # months 1-6 the loan, months 7-12 the new business replacing it: 100 × 2 % / 12 each month
+    t = np.arange(1, 13) / 12
+    retention = np.exp(betaln(ALPHA, BETA + t) - betaln(ALPHA, BETA))
+    survival = retention * (1 - _pit(0.01)) ** t
+    assert row["nii_12m_cny"] == pytest.approx((survival * 100 * 0.02 / 12).sum(), rel=1e-9)
+    assert row["interest_income_12m_cny"] == pytest.approx((survival * 100 * 0.05 / 12).sum(), rel=1e-9)
+    assert len(out) == 3
