@@ -21,7 +21,11 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
 3. `dbt_build`: `dbt build --selector daily_build` in-process (seeds, staging models and their tests);
    every node's status, rows and time go to the task log and `audit.dbt_results`; a failed model or
    test stops the run.
-4. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
+4. `clv`: the CLV engine (python_tasks/clv, docs/clv.md): calibrates retention and the scorecard on the
+   history, values every client of D's profile under the baseline, adverse and severe scenarios,
+   attributes the change since the previous run, backtests earlier runs, and replaces D's rows of the
+   `valuation` tables in one transaction. A missing profile or macro outlook stops the run naming it.
+5. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
    It runs only if every ingest task succeeded, so a failed run is never reported as good.
 
 **Rerun a day:** clear the run of D (or `airflow dags test clv_daily D`); every task replaces partition D
@@ -80,6 +84,18 @@ def dbt_build() -> dict:
 
 
 @task(pool=WAREHOUSE_POOL)
+def clv() -> dict:
+    """Value every client of D under every scenario; attribution and backtest beside it."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.clv.job import run_clv
+    from python_tasks.orchestration.business_dates import business_date_of_run
+
+    context = get_current_context()
+    return run_clv(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+
+
+@task(pool=WAREHOUSE_POOL)
 def summarise() -> dict:
     """Log the load ledger of this run: what came in, what was loaded, what was quarantined."""
     from airflow.sdk import get_current_context
@@ -102,7 +118,7 @@ def summarise() -> dict:
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5)},
-    tags=["clv", "daily", "ingest"],
+    tags=["clv", "daily", "ingest", "valuation"],
 )
 def clv_daily():
     with TaskGroup("ingest", tooltip="Land, validate and load each internal source for D") as ingest_stage:
@@ -112,9 +128,9 @@ def clv_daily():
                 if upstream in loads:
                     loads[upstream] >> load
 
-    # The run's stages in order; later stages (dbt build, CLV, segments, output gates, publish) are added
-    # to this chain where they belong in the run.
-    chain(ingest_stage, raw_gate(), dbt_build(), summarise())
+    # The run's stages in order; later stages (segments, output gates, publish) are added to this chain
+    # where they belong in the run.
+    chain(ingest_stage, raw_gate(), dbt_build(), clv(), summarise())
 
 
 clv_daily()

@@ -83,6 +83,20 @@ def cmd_build_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clv(args: argparse.Namespace) -> int:
+    """The DAG's CLV stage outside Airflow: value every client of D's profile (each date of a range)."""
+    from datetime import timedelta
+
+    from python_tasks.clv.job import run_clv
+
+    day, last = args.date, args.to or args.date
+    while day <= last:
+        run_id = f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        print(json.dumps(run_clv(day, run_id), indent=2, ensure_ascii=False))
+        day += timedelta(days=1)
+    return 0
+
+
 def cmd_dbt_docs(args: argparse.Namespace) -> int:
     """dbt docs generate: the static documentation site with model and column lineage."""
     from python_tasks.transform.dbt_job import generate_docs
@@ -95,6 +109,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from python_tasks.clv.status import clv_by_date
     from python_tasks.contracts import load_order
     from python_tasks.ingest.status import last_dbt_build, quarantine_by_rule, recent_runs, source_status
     from python_tasks.io import warehouse
@@ -154,6 +169,17 @@ def cmd_status(args: argparse.Namespace) -> int:
                 sizes,
             )
         console.print(profile)
+        values = Table(title="Client value per business date (valuation.client_values; CNY bn)")
+        for col in ("business date", "clients", "scenario", "CLV", "PV NII", "PV fees", "PV costs", "PV EL",
+                    "PV capital charge", "mean PIT PD", "params"):  # fmt: skip
+            values.add_column(col, justify="left" if col in ("business date", "scenario", "params") else "right")
+        for v in clv_by_date(con):
+            values.add_row(
+                str(v.as_of_date), f"{v.clients:,}", v.scenario, f"{v.clv_cny / 1e9:,.2f}", f"{v.pv_nii_cny / 1e9:,.2f}",
+                f"{v.pv_fee_cny / 1e9:,.2f}", f"{v.pv_cost_cny / 1e9:,.2f}", f"{v.pv_expected_loss_cny / 1e9:,.2f}",
+                f"{v.pv_capital_charge_cny / 1e9:,.2f}", f"{v.mean_pit_pd:.2%}", v.params_version,
+            )  # fmt: skip
+        console.print(values)
         rules = Table(title="Quarantine by rule")
         for col in ("source", "rule", "rows"):
             rules.add_column(col)
@@ -222,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--from", dest="build_from", type=_date, help="first business date to build (default: D)")
     build.add_argument("--full-refresh", action="store_true", help="recreate the incremental facts first")
     build.set_defaults(func=cmd_build_profile)
+
+    clv = sub.add_parser("clv", help="value every client of a date's profile under every scenario (CLV engine)")
+    clv.add_argument("--date", type=_date, required=True, help="business date D")
+    clv.add_argument("--to", type=_date, help="last business date of a range (inclusive)")
+    clv.set_defaults(func=cmd_clv)
 
     docs = sub.add_parser("dbt-docs", help="generate dbt's documentation site (models, columns, lineage)")
     docs.set_defaults(func=cmd_dbt_docs)

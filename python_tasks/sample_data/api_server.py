@@ -105,6 +105,29 @@ def serve(root: Path, host: str = "127.0.0.1", port: int = 0) -> tuple[Threading
     return server, thread
 
 
+def ingest_generated_external(root: Path, as_of_date: date, run_id: str) -> list[dict]:
+    """Serve the generated payloads for the moment and load every external source for ``as_of_date``
+    (the first of a month) through the real loader, as the monthly external DAG does. For tests and
+    local runs outside Airflow."""
+    import os
+
+    from python_tasks.ingest.job import ingest_source
+    from python_tasks.orchestration.sources import external_sources
+
+    server, _ = serve(root)
+    previous = os.environ.get("CLV_EXTERNAL_API_URL")
+    os.environ["CLV_EXTERNAL_API_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        return [ingest_source(source, as_of_date=as_of_date, run_id=run_id) for source in external_sources()]
+    finally:
+        if previous is None:
+            os.environ.pop("CLV_EXTERNAL_API_URL", None)
+        else:
+            os.environ["CLV_EXTERNAL_API_URL"] = previous
+        server.shutdown()
+        server.server_close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="the generated _api folder (or the inbox holding it)")

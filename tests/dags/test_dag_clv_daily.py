@@ -22,7 +22,12 @@ def ingest_id(source: str) -> str:
 
 
 def test_task_ids(dag):
-    assert set(dag.task_ids) == {ingest_id(s) for s in internal_sources()} | {"raw_gate", "dbt_build", "summarise"}
+    assert set(dag.task_ids) == {ingest_id(s) for s in internal_sources()} | {
+        "raw_gate",
+        "dbt_build",
+        "clv",
+        "summarise",
+    }
     assert dag.task_group_dict["ingest"].children.keys() == {ingest_id(s) for s in internal_sources()}
 
 
@@ -60,14 +65,20 @@ def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
     assert summarise.get_flat_relative_ids(upstream=True) == {ingest_id(s) for s in internal_sources()} | {
         "raw_gate",
         "dbt_build",
+        "clv",
     }
-    assert summarise.upstream_task_ids == {"dbt_build"}
+    assert summarise.upstream_task_ids == {"clv"}
     assert summarise.downstream_task_ids == set()
 
 
 def test_dbt_build_follows_the_raw_gate(dag):
     build = dag.task_dict["dbt_build"]
     assert build.pool == "duckdb_warehouse" and build.upstream_task_ids == {"raw_gate"}
+
+
+def test_clv_follows_the_profile_build(dag):
+    clv = dag.task_dict["clv"]
+    assert clv.pool == "duckdb_warehouse" and clv.upstream_task_ids == {"dbt_build"}
 
 
 def test_raw_gate_follows_every_ingest_task(dag):

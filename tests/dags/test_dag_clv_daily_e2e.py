@@ -60,6 +60,10 @@ def daily_run(airflow_db, tmp_path_factory):
             mp.delenv(key, raising=False)
         mp.setenv("CLV_HOME", str(home))
         generate_deliveries(home, seed=11)
+        # the month's external data, as the monthly DAG would have loaded it (the CLV stage needs the outlook)
+        from python_tasks.sample_data.api_server import ingest_generated_external
+
+        ingest_generated_external(home / "inbox", BUSINESS_DATE.replace(day=1), "external-e2e")
         # No retries: a failure must fail the test now, not after the retry delays.
         dag = fresh_dag("clv_daily", retries=0)
         dag_run = dag.test(logical_date=datetime(2026, 11, 20, tzinfo=UTC))
@@ -101,10 +105,24 @@ def test_the_dbt_stage_built_the_client_profile_of_d_for_this_run(daily_run):
     assert clients == query(home, "SELECT count(DISTINCT client_id) FROM raw.clients")[0][0] > 0
     assert runs == [dag_run.run_id]
     statuses = query(
-        home, "SELECT DISTINCT status FROM audit.dbt_results WHERE run_id = ? AND as_of_date = ?",
+        home,
+        "SELECT DISTINCT status FROM audit.dbt_results WHERE run_id = ? AND as_of_date = ?",
         [dag_run.run_id, BUSINESS_DATE],
     )
     assert {s for (s,) in statuses} <= {"success", "pass", "no-op"}  # exposures are no-op nodes
+
+
+def test_the_clv_stage_valued_every_client_of_d_under_every_scenario(daily_run):
+    home, _, dag_run = daily_run
+    clients = query(home, "SELECT count(*) FROM marts.fct_client_profile WHERE as_of_date = ?", [BUSINESS_DATE])[0][0]
+    rows = query(
+        home,
+        "SELECT scenario, count(DISTINCT client_id), list(DISTINCT _run_id) FROM valuation.client_values "
+        "WHERE as_of_date = ? GROUP BY 1 ORDER BY 1",
+        [BUSINESS_DATE],
+    )
+    assert rows == [(s, clients, [dag_run.run_id]) for s in ("adverse", "baseline", "severe")]
+    assert query(home, "SELECT run_id FROM valuation.runs WHERE as_of_date = ?", [BUSINESS_DATE]) == [(dag_run.run_id,)]
 
 
 def test_an_asset_triggered_run_reprocesses_the_last_closed_day_and_changes_nothing(daily_run):
