@@ -13,6 +13,9 @@ Factor groups (engine input columns):
 * retention: tenure and the sBG parameters of the client's segment
 * macro: GDP outlooks, industry output growth, revenue growth
 * parameters: the parameter file
+
+The method is the parameter file's ``attribution.method``: the sequential waterfall switches the groups
+in the order above (8 valuations); Shapley averages over every order (128 valuations).
 """
 
 from __future__ import annotations
@@ -41,8 +44,6 @@ FACILITY_FACTORS = {
     "margin": ("interest_rate_pct",),
     "lgd": ("collateral_value_cny", "main_collateral_type"),
 }
-#: a Shapley decomposition costs 2^7 = 128 valuations; above this many clients the sequential one (8) is used
-SHAPLEY_MAX_CLIENTS = 5_000
 
 
 def _switch(old: pd.DataFrame, new: pd.DataFrame, key: str, base: str, groups: dict, chosen: dict) -> pd.DataFrame:
@@ -80,7 +81,7 @@ def attribute_change(
         old_facilities[old_facilities["client_id"].isin(common)],
         new_facilities[new_facilities["client_id"].isin(common)],
     )
-    method = method or ("shapley" if len(common) <= SHAPLEY_MAX_CLIENTS else "sequential")
+    method = method or new_params.attribution.method
 
     def clv(chosen: dict[str, object]) -> np.ndarray:
         clients = _switch(old_c, new_c, "client_id", str(chosen["exposure"]), CLIENT_FACTORS, chosen)

@@ -62,7 +62,18 @@ def _fits_frame(retention, scorecard, day: date, params: ClvParams, run_id: str)
     return frame
 
 
-def _previous_run(con, day: date) -> tuple[date, pd.DataFrame, pd.DataFrame, ClvParams] | None:  # noqa: ANN001
+def _previous_params(stored: dict, current: ClvParams) -> ClvParams:
+    """The previous run's parameters in today's schema: settings the schema gained since take today's
+    values (so they attribute nothing), settings it dropped are ignored."""
+    fields = set(ClvParams.model_fields)
+    merged = {**current.model_dump(mode="json"), **{k: v for k, v in stored.items() if k in fields}}
+    added = sorted(fields - set(stored))
+    if added:
+        log.warning("previous run's parameters lack %s: today's values used for the attribution", added)
+    return ClvParams.model_validate(merged)
+
+
+def _previous_run(con, day: date, current: ClvParams) -> tuple[date, pd.DataFrame, pd.DataFrame, ClvParams] | None:  # noqa: ANN001
     row = con.execute(
         "SELECT as_of_date, params_json FROM valuation.runs WHERE as_of_date < $d ORDER BY as_of_date DESC LIMIT 1",
         {"d": day},
@@ -80,7 +91,7 @@ def _previous_run(con, day: date) -> tuple[date, pd.DataFrame, pd.DataFrame, Clv
         "SELECT * EXCLUDE (as_of_date, _run_id) FROM valuation.engine_inputs_facilities WHERE as_of_date = $d",
         d=previous,
     )
-    return previous, clients, facilities, ClvParams.model_validate(json.loads(params_json))
+    return previous, clients, facilities, _previous_params(json.loads(params_json), current)
 
 
 def _realised(con, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: ANN001
@@ -178,7 +189,7 @@ def run_clv(as_of_date: date | str, run_id: str, *, clients_per_chunk: int = 50_
         values["as_of_date"], values["params_version"], values["_run_id"] = day, params.version, run_id
         values["_computed_at"] = started_at
 
-        previous = _previous_run(con, day)
+        previous = _previous_run(con, day, params)
         if previous is not None:
             prev_day, prev_clients, prev_facilities, prev_params = previous
             change = attribute_change(prev_clients, prev_facilities, prev_params, clients, facilities, params)

@@ -102,6 +102,13 @@ class Prospects(_Strict):
     acquisition_cost_cny: Annotated[float, Field(ge=0.0)]
 
 
+class Attribution(_Strict):
+    """How ΔCLV since the last run is split over its drivers: ``sequential`` (a waterfall in the documented
+    order, 8 valuations) or ``shapley`` (order-free, 128 valuations)."""
+
+    method: Literal["sequential", "shapley"]
+
+
 class Scorecard(_Strict):
     """The PD scorecard for unrated clients, fitted on the history's annual statements."""
 
@@ -125,6 +132,7 @@ class ClvParams(_Strict):
     retention: Retention
     prospects: Prospects
     scorecard: Scorecard
+    attribution: Attribution
     scenarios: dict[str, Scenario]
 
     @model_validator(mode="after")

@@ -85,9 +85,12 @@ def fit_sbg_cohorts(cohorts: list[ArrayLike]) -> SbgFit:
         a, b = np.exp(params[0]), np.exp(params[1])
         return -sum(log_likelihood(a, b, n) for n in counts)
 
+    # log α, log β bounded to [e^-7, e^12]: when the cohorts show (almost) no heterogeneity the likelihood
+    # keeps rising towards the geometric limit α, β → ∞ with α/(α+β) fixed; the bound stops the search
+    # there (the retention curve is then flat to many digits) instead of wandering for thousands of steps.
     best = min(
-        (minimize(negative, np.log(start), method="Nelder-Mead",
-                  options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20_000})
+        (minimize(negative, np.log(start), method="L-BFGS-B", bounds=[(-7.0, 12.0)] * 2,
+                  options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2_000})
          for start in ([1.0, 1.0], [0.5, 3.0], [3.0, 0.5])),
         key=lambda r: r.fun,
     )  # fmt: skip
