@@ -1,0 +1,153 @@
+"""The CLV run on a generated warehouse: one row per client per scenario, components that add up, a rerun
+that replaces D only, attribution that sums to the change, recorded fits and backtest, clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from python_tasks.cli import main
+from python_tasks.clv.job import ClvRunError, run_clv
+from python_tasks.clv.outputs import ATTRIBUTION_FACTORS
+from python_tasks.sample_data.api_server import ingest_generated_external
+from python_tasks.settings import get_settings
+from python_tasks.transform.dbt_job import run_dbt_build
+
+D0 = date(2026, 11, 20)
+DAYS = [D0, D0 + timedelta(days=1)]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """S-scale data (400 clients) for two business dates, with the month's external data, profiled."""
+    root = tmp_path_factory.mktemp("clv")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLV_HOME", str(root))
+        for var in (
+            "CLV_INBOX_DIR",
+            "CLV_LANDING_DIR",
+            "CLV_WAREHOUSE_PATH",
+            "CLV_EXTERNAL_API_URL",
+            "CLV_PARAMS_FILE",
+        ):
+            mp.delenv(var, raising=False)
+        args = ["generate", "--scale", "S", "--clients", "400", "--first-date", D0.isoformat(), "--days", "1"]
+        assert main([*args, "--quiet"]) == 0
+        ingest_generated_external(root / "inbox", D0.replace(day=1), "external")
+        assert main(["run", "--date", DAYS[0].isoformat(), "--to", DAYS[-1].isoformat()]) == 0
+        for day in DAYS:
+            run_dbt_build(day, f"daily-{day}")
+            run_clv(day, f"clv-{day}")
+        yield root
+
+
+def _query(sql: str, *params: object) -> list[tuple]:
+    with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def test_every_client_is_valued_once_per_scenario(home):
+    for day in DAYS:
+        clients = _query("SELECT count(*) FROM marts.fct_client_profile WHERE as_of_date = ?", day)[0][0]
+        per_scenario = _query(
+            "SELECT scenario, count(*), count(DISTINCT client_id) FROM valuation.client_values "
+            "WHERE as_of_date = ? GROUP BY 1 ORDER BY 1",
+            day,
+        )
+        assert per_scenario == [(s, clients, clients) for s in ("adverse", "baseline", "severe")]
+
+
+def test_components_add_up_and_values_are_finite_and_in_range(home):
+    bad = _query(
+        """
+        SELECT count(*) FILTER (WHERE abs(clv_cny - (pv_nii_cny + pv_fee_cny - pv_cost_cny - pv_expected_loss_cny
+                                       - pv_capital_charge_cny - acquisition_cost_cny)) > 1e-6 * (1 + abs(clv_cny))),
+               count(*) FILTER (WHERE NOT isfinite(clv_cny) OR NOT isfinite(eva_cny)),
+               count(*) FILTER (WHERE ttc_pd <= 0 OR ttc_pd > 1 OR pit_pd < 0 OR pit_pd > 1 OR lgd < 0 OR lgd > 1),
+               count(*) FILTER (WHERE pd_source = 'default' AND (pit_pd <> 1 OR expected_lifetime_years <> 0)),
+               count(*) FILTER (WHERE acquisition_cost_cny > 0 AND client_id NOT IN (
+                   SELECT client_id FROM valuation.engine_inputs_clients WHERE is_prospect))
+        FROM valuation.client_values
+        """
+    )[0]
+    assert bad == (0, 0, 0, 0, 0)
+
+
+def test_stress_lowers_the_portfolio_value(home):
+    totals = dict(
+        _query("SELECT scenario, sum(clv_cny) FROM valuation.client_values WHERE as_of_date = ? GROUP BY 1", DAYS[-1])
+    )
+    assert totals["baseline"] > totals["adverse"] > totals["severe"]
+
+
+def test_every_fit_is_recorded_with_the_run(home):
+    fits = _query(
+        "SELECT model, segment, source, observations FROM valuation.model_fits WHERE as_of_date = ? ORDER BY 1, 2",
+        DAYS[-1],
+    )
+    models = {m for m, *_ in fits}
+    assert models == {"pd_scorecard", "retention_sbg"}
+    assert ("retention_sbg", "(all)", "all clients") in {(m, s, src) for m, s, src, _ in fits}
+    runs = _query("SELECT as_of_date, run_id, params_version, clients FROM valuation.runs ORDER BY 1")
+    assert [(r[0], r[1]) for r in runs] == [(d, f"clv-{d}") for d in DAYS]
+
+
+def test_attribution_parts_sum_to_the_change_since_the_previous_run(home):
+    parts = " + ".join(f"{f}_cny" for f in (*ATTRIBUTION_FACTORS, "new_client", "lost_client"))
+    rows = _query(
+        f"SELECT count(*), max(abs(delta_clv_cny - ({parts}))), min(previous_as_of_date), max(previous_as_of_date), "
+        "any_value(method) FROM valuation.attribution WHERE as_of_date = ?",
+        DAYS[-1],
+    )[0]
+    clients = _query("SELECT count(*) FROM valuation.engine_inputs_clients WHERE as_of_date IN (?, ?)", *DAYS)[0][0]
+    assert rows[0] >= clients / 2 and rows[1] < 1e-3
+    assert rows[2] == rows[3] == DAYS[0] and rows[4] == "sequential"
+    # the first run has nothing to compare with
+    assert _query("SELECT count(*) FROM valuation.attribution WHERE as_of_date = ?", DAYS[0])[0][0] == 0
+
+
+def test_the_backtest_compares_the_previous_projection_with_what_happened(home):
+    rows = _query(
+        "SELECT projection_date, segment, clients, window_days FROM valuation.backtest WHERE as_of_date = ?", DAYS[-1]
+    )
+    assert {r[0] for r in rows} == {DAYS[0]} and {r[3] for r in rows} == {1}
+    total = {r[1]: r[2] for r in rows}
+    assert total["(all)"] == sum(n for s, n in total.items() if s != "(all)") > 0
+
+
+def test_a_rerun_replaces_d_only_with_identical_values(home):
+    def fingerprint(day: date) -> tuple:
+        return _query(
+            "SELECT count(*), sum(hash(columns(* EXCLUDE (_run_id, _computed_at)))) FROM valuation.client_values "
+            "WHERE as_of_date = ?",
+            day,
+        )[0]
+
+    before = {d: fingerprint(d) for d in DAYS}
+    run_clv(DAYS[-1], "clv-rerun")
+    assert {d: fingerprint(d) for d in DAYS} == before
+    assert _query("SELECT DISTINCT _run_id FROM valuation.client_values WHERE as_of_date = ?", DAYS[-1]) == [
+        ("clv-rerun",)
+    ]
+
+
+def test_a_date_without_a_profile_fails_naming_what_to_do(home):
+    with pytest.raises(ClvRunError, match="no client profile for 2026-11-25: build it first"):
+        run_clv(date(2026, 11, 25), "clv-missing")
+    assert _query("SELECT count(*) FROM valuation.runs WHERE as_of_date = '2026-11-25'")[0][0] == 0
+
+
+def test_a_bad_parameter_file_stops_the_run_before_anything_is_written(home, tmp_path, monkeypatch):
+    bad = tmp_path / "params.yml"
+    bad.write_text(
+        get_settings().clv_params_path.read_text(encoding="utf-8").replace("discount_rate: 0.08", "discount_rate: -1")
+    )
+    monkeypatch.setenv("CLV_PARAMS_FILE", str(bad))
+    before = _query("SELECT run_id FROM valuation.runs WHERE as_of_date = ?", DAYS[-1])
+    with pytest.raises(ValueError, match="discount_rate"):
+        run_clv(DAYS[-1], "clv-bad-params")
+    assert _query("SELECT run_id FROM valuation.runs WHERE as_of_date = ?", DAYS[-1]) == before
