@@ -9,7 +9,7 @@ SCALE ?= M
 DEMO_FIRST_DATE ?= 2026-11-20
 DEMO_DAYS ?= 3
 
-.PHONY: setup demo test test-all lint bench bench-profile clean
+.PHONY: setup demo test test-all lint bench bench-profile bench-clv clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,6 +45,10 @@ bench: $(VENV)/.synced
 ## bench-profile: client-profile build at SCALE: dbt full build, daily incremental and a hand-written SQL floor
 bench-profile: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.profile --scale $(SCALE)
+
+## bench-clv: CLV engine at SCALE (S, M or L) against a per-client Python loop: time, peak memory, speed-up, agreement
+bench-clv: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.clv --scale $(SCALE)
 
 clean:
 	rm -rf var airflow_home

@@ -51,6 +51,7 @@ def capital_requirement(
     *,
     sme_floor: float = 5.0,
     sme_cap: float = 50.0,
+    confidence: float = CONFIDENCE,
 ) -> np.ndarray:
     """K per unit of EAD: the unexpected loss at 99.9 % net of expected loss, maturity-adjusted.
 
@@ -64,7 +65,7 @@ def capital_requirement(
     pd_safe = np.where(defaulted, 0.5, pd)  # keeps norm.ppf finite; the result is masked below
     r = asset_correlation(pd_safe, turnover, sme_floor=sme_floor, sme_cap=sme_cap)
     b = maturity_adjustment_b(pd_safe)
-    conditional_pd = norm.cdf((norm.ppf(pd_safe) + np.sqrt(r) * norm.ppf(CONFIDENCE)) / np.sqrt(1.0 - r))
+    conditional_pd = norm.cdf((norm.ppf(pd_safe) + np.sqrt(r) * norm.ppf(confidence)) / np.sqrt(1.0 - r))
     k = (lgd * conditional_pd - pd_safe * lgd) * (1.0 + (m - 2.5) * b) / (1.0 - 1.5 * b)
     return np.where(defaulted, 0.0, k)
 

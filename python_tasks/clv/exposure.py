@@ -30,17 +30,19 @@ def runoff(profile: ArrayLike, remaining: ArrayLike, periodic_rate: ArrayLike, p
     n = np.asarray(remaining, dtype=float)[:, None]
     if np.any(n < 0) or not np.all(np.isfinite(n)):
         raise ValueError("remaining periods must be finite and non-negative")
-    i = np.asarray(periodic_rate, dtype=float)[:, None]
+    i = np.broadcast_to(np.asarray(periodic_rate, dtype=float), n.shape[:1])[:, None]
     k = np.arange(1, periods + 1, dtype=float)[None, :]
-    alive = k <= n
-    linear = np.where(n > 0, (n - k + 1) / np.where(n > 0, n, 1.0), 0.0)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        growth_n = np.power(1.0 + i, n)
-        annuity = (growth_n - np.power(1.0 + i, k - 1)) / (growth_n - 1.0)
-    annuity = np.where(i > 0, annuity, linear)
-    share = np.select(
-        [np.isin(profile, ("bullet", "interest_only", "revolving"))[:, None], (profile == "equal_principal")[:, None]],
-        [np.ones_like(linear), linear],
-        default=annuity,
-    )
-    return np.where(alive, share, 0.0)
+    share = (k <= n).astype(float)  # bullet, interest_only, revolving: the whole balance while alive
+    # each profile's formula on its own rows only: the powers of the annuity are the costly part
+    annuity = (profile == "equal_installment") & (i[:, 0] > 0)
+    linear = np.flatnonzero((profile == "equal_principal") | ((profile == "equal_installment") & ~annuity))
+    if linear.size:
+        nl = n[linear]
+        share[linear] = np.where(k <= nl, (nl - k + 1) / np.where(nl > 0, nl, 1.0), 0.0)
+    rows = np.flatnonzero(annuity)
+    if rows.size:
+        na, ia = n[rows], i[rows]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            growth_n = np.power(1.0 + ia, na)
+            share[rows] = np.where(k <= na, (growth_n - np.power(1.0 + ia, k - 1)) / (growth_n - 1.0), 0.0)
+    return share

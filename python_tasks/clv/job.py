@@ -145,7 +145,7 @@ def _replace(con, table: str, day: date, frame: pd.DataFrame) -> int:  # noqa: A
     return len(frame)
 
 
-def run_clv(as_of_date: date | str, run_id: str, *, clients_per_chunk: int = 50_000) -> dict:
+def run_clv(as_of_date: date | str, run_id: str, *, clients_per_chunk: int = 10_000) -> dict:
     """Value every client of D's profile under every scenario and replace D's rows of the ``valuation`` tables."""
     day = as_of_date if isinstance(as_of_date, date) else date.fromisoformat(as_of_date)
     settings = get_settings()

@@ -230,3 +230,11 @@ def test_monthly_new_business_earns_the_same_margin_per_month_as_the_loan_it_rep
     assert row["nii_12m_cny"] == pytest.approx((survival * 100 * 0.02 / 12).sum(), rel=1e-9)
     assert row["interest_income_12m_cny"] == pytest.approx((survival * 100 * 0.05 / 12).sum(), rel=1e-9)
     assert len(out) == 3
+
+
+def test_the_capital_confidence_parameter_is_used(params):
+    stricter = params.model_copy(update={"capital": params.capital.model_copy(update={"confidence": 0.9995})})
+    base = _value(params, [_client()], [_facility()]).loc["C1"]
+    strict = _value(stricter, [_client()], [_facility()]).loc["C1"]
+    assert strict["capital_cny"] > base["capital_cny"]
+    assert strict["capital_cny"] == pytest.approx(float(capital_requirement(0.01, 0.45, 2.0, confidence=0.9995)) * 100)
