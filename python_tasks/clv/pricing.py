@@ -2,8 +2,8 @@
 
 The FTP rate of a facility is read off a curve by its remaining tenor: the loan prime rates of the date
 (1-year and 5-year LPR, from the macro source as known at D) interpolated linearly in tenor, flat beyond
-the two points, plus a configured spread (the bank's funding curve sits below the LPR). NII per period =
-balance × (client rate − FTP rate) / periods per year.
+the two points, plus a configured spread (the bank's funding curve sits below the LPR). The engine charges
+NII per period = balance × (client rate − FTP rate) / periods per year.
 """
 
 from __future__ import annotations
@@ -18,10 +18,3 @@ def ftp_rate(tenor_years: ArrayLike, lpr_1y_pct: ArrayLike, lpr_5y_pct: ArrayLik
     short, long_ = np.asarray(lpr_1y_pct, dtype=float), np.asarray(lpr_5y_pct, dtype=float)
     return short + (long_ - short) * (tenor - 1.0) / 4.0 + spread_bps / 100.0
 
-
-def net_interest(
-    balance: np.ndarray, client_rate_pct: ArrayLike, ftp_rate_pct: ArrayLike, periods_per_year: int
-) -> np.ndarray:
-    """NII per period, [facilities, periods]: balance × margin / m (negative when priced below FTP)."""
-    margin = (np.asarray(client_rate_pct, dtype=float) - np.asarray(ftp_rate_pct, dtype=float)) / 100.0
-    return balance * margin[:, None] / periods_per_year

@@ -127,19 +127,38 @@ def survivor_counts(start: ArrayLike, end: ArrayLike, observed_through: int) -> 
 def discounted_expected_residual_lifetime(
     alpha: ArrayLike, beta: ArrayLike, renewals: ArrayLike, discount_rate: ArrayLike
 ) -> np.ndarray:
-    """DERL for a client who has made ``renewals`` renewals and is about to decide on the next one:
-    the expected number of future renewals, each discounted to now (Fader & Hardie 2010, eq. 6):
+    """DERL(d | α, β, n − 1 renewals), Fader & Hardie (2010), eq. 6, in the paper's own convention.
 
-        DERL = (β + n) / (α + β + n) · 2F1(1, β + n + 1; α + β + n + 1; 1 / (1 + d)) / (1 + d)
+    Standing at the end of period n, just before a client who has made n − 1 renewals decides on the
+    next one, DERL is the expected number of future periods paid for, each discounted to now, with the
+    payment for a period received at its start (so the payment of the renewal about to be made is not
+    discounted):
 
-    with n = renewals made. Multiplied by the contribution per period it values the relationship.
+        DERL = Σ_{t ≥ n} S(t) / S(n − 1) / (1 + d)^(t − n)
+             = (β + n − 1) / (α + β + n − 1) · 2F1(1, β + n; α + β + n; 1 / (1 + d))
+
+    ``renewals`` is n − 1. Multiplied by the net cash flow per period it is the expected residual
+    lifetime value; for cash flows at the end of each period divide by (1 + d).
     """
     alpha, beta = np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float)
-    n = np.asarray(renewals, dtype=float)
+    m = np.asarray(renewals, dtype=float)
     d = np.asarray(discount_rate, dtype=float)
-    return (
-        (beta + n)
-        / (alpha + beta + n)
-        * hyp2f1(1.0, beta + n + 1.0, alpha + beta + n + 1.0, 1.0 / (1.0 + d))
-        / (1.0 + d)
-    )
+    if np.any(m < 0) or np.any(d <= 0):
+        raise ValueError("DERL needs renewals >= 0 and a positive discount rate")
+    alpha, beta, m, d = np.broadcast_arrays(alpha, beta, m, d)
+    b, c, z = beta + m + 1.0, alpha + beta + m + 1.0, 1.0 / (1.0 + d)
+    series = np.asarray(hyp2f1(1.0, b, c, z), dtype=float)
+    bad = ~np.isfinite(series)
+    if np.any(bad):  # scipy's hyp2f1 fails near the geometric limit (α + β in the thousands): sum the series
+        series = series.copy()
+        series[bad] = _hyp2f1_1bcz(b[bad], c[bad], z[bad])
+    return (beta + m) / (alpha + beta + m) * series
+
+
+def _hyp2f1_1bcz(b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """2F1(1, b; c; z) = Σ_j Π_{i<j} (b+i)/(c+i) · z^j for c ≥ b > 0, 0 < z < 1: each term is at most z
+    times the one before, so the sum to 1e-17 of the first term needs log(1e-17)/log(z) terms."""
+    terms = int(np.ceil(np.log(1e-17) / np.log(np.max(z)))) + 1
+    i = np.arange(terms - 1)[:, None]
+    ratios = (b + i) / (c + i) * z
+    return 1.0 + np.sum(np.cumprod(ratios, axis=0), axis=0)

@@ -1,4 +1,4 @@
-"""Discounting the projected contributions into CLV, and the return measures beside it.
+"""Discount factors, and the return measures beside the CLV (the engine sums the discounted flows).
 
     CLV_i = Σ_k S_ik · (NII_ik + Fee_ik − Cost_ik − EL_ik − CapCharge_ik) / (1 + r)^(k / m) − AcqCost_i
 
@@ -9,25 +9,8 @@ everything is vectorised over both (no loop per client).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numpy.typing import ArrayLike
-
-COMPONENTS = ("nii", "fee", "cost", "expected_loss", "capital_charge")
-
-
-@dataclass(frozen=True)
-class Valuation:
-    """Present values per client (CNY), each component and the CLV they add up to."""
-
-    pv_nii: np.ndarray
-    pv_fee: np.ndarray
-    pv_cost: np.ndarray
-    pv_expected_loss: np.ndarray
-    pv_capital_charge: np.ndarray
-    acquisition_cost: np.ndarray
-    clv: np.ndarray
 
 
 def discount_factors(periods: int, periods_per_year: int, annual_rate: float) -> np.ndarray:
@@ -38,41 +21,6 @@ def discount_factors(periods: int, periods_per_year: int, annual_rate: float) ->
         raise ValueError("the discount rate must be above -100 %")
     k = np.arange(1, periods + 1, dtype=float)
     return np.exp(-k / periods_per_year * np.log1p(annual_rate))
-
-
-def period_survival_from_default(annual_pd: ArrayLike, periods: int, periods_per_year: int) -> np.ndarray:
-    """P(no default by the end of period k) for a constant annual PD: (1 − PD)^(k/m), shape [clients, K]."""
-    pd = np.clip(np.asarray(annual_pd, dtype=float), 0.0, 1.0)[..., None]
-    k = np.arange(1, periods + 1, dtype=float)
-    with np.errstate(divide="ignore"):
-        return np.where(pd >= 1.0, 0.0, np.exp(k / periods_per_year * np.log1p(-np.minimum(pd, 1 - 1e-16))))
-
-
-def value(
-    flows: dict[str, np.ndarray],
-    alive: np.ndarray,
-    discount: np.ndarray,
-    acquisition_cost: ArrayLike = 0.0,
-) -> Valuation:
-    """Present value of each component and the CLV. ``flows`` has every name of COMPONENTS, each
-    [clients, periods] in CNY per period (costs, losses and charges positive); ``alive`` is S_ik."""
-    missing = [c for c in COMPONENTS if c not in flows]
-    if missing:
-        raise ValueError(f"missing cash-flow components {missing}")
-    weight = alive * discount[None, :]
-    pv = {}
-    for name in COMPONENTS:
-        flow = np.asarray(flows[name], dtype=float)
-        if flow.shape != alive.shape:
-            raise ValueError(f"component {name} has shape {flow.shape}, expected {alive.shape}")
-        if not np.all(np.isfinite(flow)):
-            raise ValueError(f"component {name} has non-finite values")
-        pv[name] = np.einsum("ik,ik->i", flow, weight)
-    acquisition = np.broadcast_to(np.asarray(acquisition_cost, dtype=float), pv["nii"].shape)
-    clv = pv["nii"] + pv["fee"] - pv["cost"] - pv["expected_loss"] - pv["capital_charge"] - acquisition
-    return Valuation(
-        pv["nii"], pv["fee"], pv["cost"], pv["expected_loss"], pv["capital_charge"], acquisition.copy(), clv
-    )
 
 
 def raroc(nii: ArrayLike, fee: ArrayLike, cost: ArrayLike, expected_loss: ArrayLike, capital: ArrayLike) -> np.ndarray:

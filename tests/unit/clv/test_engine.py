@@ -238,3 +238,36 @@ def test_the_capital_confidence_parameter_is_used(params):
     strict = _value(stricter, [_client()], [_facility()]).loc["C1"]
     assert strict["capital_cny"] > base["capital_cny"]
     assert strict["capital_cny"] == pytest.approx(float(capital_requirement(0.01, 0.45, 2.0, confidence=0.9995)) * 100)
+
+
+def test_fees_run_at_the_last_twelve_months_and_grow_with_the_client(params):
+    """Fee_k = fee_12m / m · (1 + g)^(k/m), monthly: month 12 earns 10 000 × 1.05, month 24 10 000 × 1.05²."""
+    monthly = params.model_copy(update={"periods_per_year": 12, "discount_rate": 0.0})
+    client = _client(fee_income_12m_cny=120_000.0, revenue_growth_yoy=0.10, ttc_pd=1e-9,
+                     sbg_alpha=1e-3, sbg_beta=1e6)  # fmt: skip  # a sure client: no default, no churn
+    row = _value(monthly, [client], []).loc["C1"]
+    g = 0.5 * 0.10
+    months = np.arange(1, 25) / 12
+    alive = _no_default_monthly(monthly.capital.pd_floor, 24)  # the PD floor still applies
+    assert row["growth_rate"] == pytest.approx(g)
+    assert row["pv_fee_cny"] == pytest.approx((alive * 10_000 * (1 + g) ** months).sum(), rel=1e-9)
+    assert row["fee_12m_cny"] == pytest.approx((alive * 10_000 * (1 + g) ** months)[:12].sum(), rel=1e-9)
+
+
+def test_a_one_year_bullet_loan_of_a_sure_client_is_the_margin_annuity(params):
+    """CNY 1 million for 12 months at 2 % over FTP, discounted monthly at 8 %: the annuity formula."""
+    monthly = params.model_copy(update={"periods_per_year": 12, "discount_rate": 0.08, "horizon_years": 1})
+    client = _client(ttc_pd=1e-9, sbg_alpha=1e-3, sbg_beta=1e6)
+    loan = _facility(drawn_balance_cny=1_000_000.0, remaining_maturity_years=1.0)
+    row = _value(monthly, [client], [loan]).loc["C1"]
+    i = 1.08 ** (1 / 12) - 1
+    annuity = (1 - (1 + i) ** -12) / i
+    assert row["pv_nii_cny"] == pytest.approx(1_000_000 * 0.02 / 12 * annuity, rel=2e-4)  # PD floor 3 bp
+    alive = _no_default_monthly(monthly.capital.pd_floor, 12)
+    assert row["pv_nii_cny"] == pytest.approx((alive * 1_000_000 * 0.02 / 12 / (1 + i) ** np.arange(1, 13)).sum())
+
+
+def _no_default_monthly(ttc: float, months: int) -> np.ndarray:
+    """Survival from default month by month: the PIT PD (on trend) in year 1, TTC after."""
+    k = np.arange(1, months + 1)
+    return np.where(k <= 12, (1 - _pit(ttc)) ** (k / 12), (1 - _pit(ttc)) * (1 - ttc) ** ((k - 12) / 12))

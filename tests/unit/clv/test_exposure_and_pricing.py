@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from python_tasks.clv.exposure import runoff
-from python_tasks.clv.pricing import ftp_rate, net_interest
+from python_tasks.clv.pricing import ftp_rate
 
 
 def test_bullet_interest_only_and_revolving_stay_until_maturity():
@@ -35,8 +35,3 @@ def test_bad_profiles_and_tenors_are_refused():
 def test_ftp_curve_interpolates_the_lpr_by_tenor():
     rates = ftp_rate([0.5, 1.0, 3.0, 5.0, 10.0], 3.0, 3.5, -150)
     assert np.allclose(rates, [1.5, 1.5, 1.75, 2.0, 2.0])
-
-
-def test_nii_is_balance_times_margin_per_period():
-    balance = np.array([[1_000_000.0, 500_000.0]])
-    assert np.allclose(net_interest(balance, [4.35], [2.35], 12), [[1_000_000 * 0.02 / 12, 500_000 * 0.02 / 12]])

@@ -9,6 +9,7 @@ from python_tasks.clv.retention import (
     churn_probability,
     discounted_expected_residual_lifetime,
     fit_sbg,
+    fit_sbg_cohorts,
     log_likelihood,
     retention_rate,
     survival,
@@ -59,12 +60,43 @@ def test_heterogeneity_beats_a_constant_churn_rate(cohort):
 
 
 def test_derl_equals_the_discounted_sum_of_survival():
-    """DERL's closed form (hypergeometric) against the series it sums: Σ_t S(n+t)/S(n) / (1+d)^t."""
+    """Eq. 6's closed form (hypergeometric) against the series it sums, in the paper's timing:
+    Σ_{t ≥ n} S(t)/S(n−1) / (1+d)^(t−n) for a client who has made n − 1 renewals."""
     a, b, d = 0.668, 3.806, 0.10
-    t = np.arange(1, 3000)
-    for n in (0, 1, 4):
-        series = np.sum(survival(n + t, a, b) / survival(n, a, b) * np.exp(-t * np.log1p(d)))
-        assert discounted_expected_residual_lifetime(a, b, n, d) == pytest.approx(series, rel=1e-9)
+    for made in (0, 1, 4):
+        n = made + 1
+        t = np.arange(n, n + 3000)
+        series = np.sum(survival(t, a, b) / survival(n - 1, a, b) / (1 + d) ** (t - n))
+        assert discounted_expected_residual_lifetime(a, b, made, d) == pytest.approx(series, rel=1e-9)
+
+
+def test_derl_of_a_homogeneous_base_is_the_textbook_annuity():
+    """With no heterogeneity (α, β → ∞ at retention r) DERL → r(1+d)/(1+d−r), the aggregate
+    calculation Fader & Hardie (2010) compare against; heterogeneity makes a tenured client worth more."""
+    r, d = 0.8, 0.10
+    for scale in (1e4, 1e6, 1e9):  # scipy's 2F1 returns NaN from about α + β = 1 000: the series takes over
+        flat = discounted_expected_residual_lifetime((1 - r) * scale, r * scale, 3, d)
+        assert flat == pytest.approx(r * (1 + d) / (1 + d - r), rel=10 / scale)
+    fit = fit_sbg_cohorts(HYPOTHETICAL_FIRM)
+    assert discounted_expected_residual_lifetime(fit.alpha, fit.beta, 4, d) > r * (1 + d) / (1 + d - r)
+
+
+def test_derl_refuses_a_negative_tenure_or_a_non_positive_discount_rate():
+    with pytest.raises(ValueError, match="positive discount rate"):
+        discounted_expected_residual_lifetime(1.0, 1.0, 1, 0.0)
+    with pytest.raises(ValueError, match="renewals >= 0"):
+        discounted_expected_residual_lifetime(1.0, 1.0, -1, 0.1)
+
+
+# Fader & Hardie's multi-cohort example of a firm that acquires 10 000 clients a year and sees its
+# aggregate retention rate rise (80 %, 81 %, 81.9 %, 82.7 %): four cohorts observed 4, 3, 2 and 1 years.
+HYPOTHETICAL_FIRM = [[10000, 8000, 6480, 5307, 4391], [10000, 8000, 6480, 5307], [10000, 8000, 6480], [10000, 8000]]
+
+
+def test_the_pooled_fit_reproduces_the_published_multi_cohort_estimates():
+    fit = fit_sbg_cohorts(HYPOTHETICAL_FIRM)
+    assert (round(fit.alpha, 2), round(fit.beta, 2)) == (3.80, 15.19)
+    assert fit.clients == 40_000 and fit.periods == 4
 
 
 def test_derl_grows_with_renewals_made_and_falls_with_the_discount_rate():
