@@ -7,12 +7,14 @@ gets human review, as the bank's model governance requires.
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from python_tasks.versioned_params import Approval, ParamsError, load_versioned
+
+__all__ = ["Approval", "ClvParams", "ParamsError", "load_params"]
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 COLLATERAL_TYPES = (
@@ -21,25 +23,8 @@ COLLATERAL_TYPES = (
 )  # fmt: skip
 
 
-class ParamsError(ValueError):
-    """The parameter file is missing, unreadable, invalid, or not approved for production."""
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Approval(_Strict):
-    status: Literal["draft", "approved"]
-    approved_by: str | None = None
-    approved_at: date | None = None
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _approved_means_signed(self) -> Approval:
-        if self.status == "approved" and not (self.approved_by and self.approved_at):
-            raise ValueError("an approved version needs approved_by and approved_at")
-        return self
 
 
 class Capital(_Strict):
@@ -156,20 +141,4 @@ class ClvParams(_Strict):
 
 def load_params(path: Path, *, mode: str = "demo") -> ClvParams:
     """Read and validate the parameter file; in production mode the version must be approved."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ParamsError(f"{path}: cannot read the CLV parameters: {exc}") from exc
-    try:
-        params = ClvParams.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ParamsError(f"{path}: invalid CLV parameters: {problems}") from exc
-    if mode == "production" and params.approval.status != "approved":
-        raise ParamsError(
-            f"{path}: parameter version {params.version} is {params.approval.status}, not approved: "
-            "production runs only approved parameters"
-        )
-    return params
+    return load_versioned(path, ClvParams, what="CLV parameters", mode=mode)

@@ -331,8 +331,12 @@ def _expand(ctx: Context, chunk: int, t: _Terms, c: Clients, sl: slice) -> dict[
     rv_move = revolving & (k < nn)
     rv_final = revolving & (k >= nn) & (paid_day < NEVER)
     final = (k >= nn) & (paid_day < NEVER) & (fd >= NEVER)
+    # closed when the last instalment is paid, or later when an earlier one is paid after it (a late
+    # instalment can be settled after the final one); never while any instalment stays unpaid
+    last_paid = np.zeros(nf, dtype=np.int64)
+    np.maximum.at(last_paid, f, paid_day)
     close = np.full(nf, NEVER, dtype=np.int64)
-    close[f[final]] = paid_day[final]
+    close[f[final]] = last_paid[f[final]]
     offset = sl.start
     return {
         "fac": f + offset,

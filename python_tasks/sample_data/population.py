@@ -191,7 +191,12 @@ def simulate_clients(ctx: Context, chunk: int, first: int, n: int) -> Clients:
     founded = np.minimum(founded, anchor - 180)
 
     mean_span = np.array([14.0, 10.0, 7.0, 5.0])[size] * np.exp(0.15 * q0)
-    span = (rng.exponential(1.0, n) * mean_span * 365.25).astype(np.int64) + 180
+    # clients differ in how loyal they are: the leaving rate is the segment's times a Gamma(2, 1/2) frailty
+    # θ (mean 1), so a cohort's retention rises with tenure as the disloyal leave first (the sorting the
+    # sBG model describes); the span keeps the segment's mean (E[1/θ] = 2, halved). Own stream (key 10),
+    # so the other draws of the chunk do not move.
+    loyalty = ctx.rng(chunk, 10).gamma(2.0, 0.5, n)
+    span = (rng.exponential(1.0, n) * mean_span / 2.0 / loyalty * 365.25).astype(np.int64) + 180
     active_end = np.where(onboard < hs, hs, onboard) + span
     active_end = np.where(is_prospect, NEVER, np.minimum(active_end, NEVER))
     has_credit = ~is_prospect & (rng.random(n) < 0.9)

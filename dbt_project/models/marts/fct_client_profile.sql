@@ -48,6 +48,12 @@ exposures as (
 
 ),
 
+exposure_trends as (
+
+    select * from {{ ref('int_exposure_trends_computed_per_client') }}
+
+),
+
 facility_classes as (
 
     select * from {{ ref('int_asset_classes_assigned_to_facilities') }}
@@ -157,6 +163,9 @@ final as (
         exposures.weighted_remaining_maturity_years,
         exposures.last_maturity_date,
         coalesce(exposures.collateral_value_cny, 0) as collateral_value_cny,
+        coalesce(exposure_trends.drawn_balance_12m_ago_cny, 0) as drawn_balance_12m_ago_cny,
+        {{ safe_divide('coalesce(exposures.drawn_balance_cny, 0)', 'exposure_trends.drawn_balance_12m_ago_cny') }} - 1
+            as exposure_growth_12m,
         exposures.collateral_coverage_ratio,
         {% for product in var('lending_products') -%}
         coalesce(exposures.drawn_{{ product }}_cny, 0) as drawn_{{ product }}_cny,
@@ -211,6 +220,9 @@ final as (
         on repayments.client_id = clients.client_id and repayments.as_of_date = clients.as_of_date
     left join exposures
         on exposures.client_id = clients.client_id and exposures.as_of_date = clients.as_of_date
+    left join exposure_trends
+        on exposure_trends.client_id = clients.client_id
+        and exposure_trends.as_of_date = clients.as_of_date
     left join client_classes
         on client_classes.client_id = clients.client_id and client_classes.as_of_date = clients.as_of_date
     left join asset_classes
