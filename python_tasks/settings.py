@@ -17,6 +17,7 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 DBT_SOURCES_FILE = DBT_PROJECT_DIR / "models" / "staging" / "_raw__sources.yml"
 CLV_PARAMS_FILE = PROJECT_ROOT / "config" / "clv_params.yml"
+SEGMENT_RULES_FILE = PROJECT_ROOT / "config" / "segment_rules.yml"
 
 #: Airflow pool that serialises every task writing the DuckDB warehouse (DuckDB allows one writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -34,6 +35,7 @@ class Settings:
     #: "demo" (the default) or "production": production refuses unapproved model parameters
     mode: str = "demo"
     clv_params_path: Path = CLV_PARAMS_FILE
+    segment_rules_path: Path = SEGMENT_RULES_FILE
 
     @property
     def logs_dir(self) -> Path:
@@ -51,4 +53,5 @@ def get_settings() -> Settings:
         external_api_url=os.environ.get("CLV_EXTERNAL_API_URL") or None,
         mode=os.environ.get("CLV_MODE", "demo"),
         clv_params_path=Path(os.environ.get("CLV_PARAMS_FILE", CLV_PARAMS_FILE)).resolve(),
+        segment_rules_path=Path(os.environ.get("CLV_SEGMENT_RULES_FILE", SEGMENT_RULES_FILE)).resolve(),
     )

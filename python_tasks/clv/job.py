@@ -25,7 +25,7 @@ from python_tasks.clv.engine import value_portfolio
 from python_tasks.clv.inputs import client_inputs, facility_inputs, prospect_facilities, require_macro
 from python_tasks.clv.params import ClvParams, load_params
 from python_tasks.clv.scorecard import FEATURES
-from python_tasks.io.warehouse import connect
+from python_tasks.io.warehouse import connect, replace_partition
 from python_tasks.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -133,16 +133,7 @@ def _realised(con, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: ANN
 
 
 def _replace(con, table: str, day: date, frame: pd.DataFrame) -> int:  # noqa: ANN001
-    cols = outputs.columns(table)
-    con.execute(f"DELETE FROM valuation.{table} WHERE as_of_date = $d", {"d": day})
-    if frame.empty:
-        return 0
-    con.register("_frame", frame[cols])
-    try:
-        con.execute(f"INSERT INTO valuation.{table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _frame")
-    finally:
-        con.unregister("_frame")
-    return len(frame)
+    return replace_partition(con, f"valuation.{table}", outputs.columns(table), day, frame)
 
 
 def run_clv(as_of_date: date | str, run_id: str, *, clients_per_chunk: int = 10_000) -> dict:

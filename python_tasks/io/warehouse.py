@@ -10,12 +10,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from python_tasks.contracts import load_contracts
 from python_tasks.contracts.render import raw_table_ddl
 from python_tasks.settings import get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 AUDIT_DDL = (
     "CREATE SCHEMA IF NOT EXISTS raw",
@@ -143,3 +147,21 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
     for contract in load_contracts().values():
         con.execute(raw_table_ddl(contract))
+
+
+def replace_partition(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], as_of_date: object, frame: pd.DataFrame
+) -> int:
+    """Replace ``table``'s rows of one business date by ``frame``'s ``columns`` (the caller holds the
+    transaction). ``table`` and ``columns`` come from the package's own output definitions, never from
+    input data; the date is bound as a parameter."""
+    con.execute(f"DELETE FROM {table} WHERE as_of_date = $d", {"d": as_of_date})
+    if frame.empty:
+        return 0
+    con.register("_partition_frame", frame[columns])
+    try:
+        names = ", ".join(columns)
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _partition_frame")
+    finally:
+        con.unregister("_partition_frame")
+    return len(frame)
