@@ -25,7 +25,12 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
    history, values every client of D's profile under the baseline, adverse and severe scenarios,
    attributes the change since the previous run, backtests earlier runs, and replaces D's rows of the
    `valuation` tables in one transaction. A missing profile or macro outlook stops the run naming it.
-5. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
+5. `segments`: segments and early warnings (python_tasks/segments, docs/segments.md): value and risk tiers,
+   the value × risk strategy with its credit policy, lifecycle stage, usage pattern, behavioural clusters
+   (stable ids across runs), next best offer, early-warning signals with their lifecycle and the watch
+   list, migration matrices and segment summaries; replaces D's rows of the `segments` tables in one
+   transaction. A missing profile or CLV for D stops the run naming it.
+6. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
    It runs only if every ingest task succeeded, so a failed run is never reported as good.
 
 **Rerun a day:** clear the run of D (or `airflow dags test clv_daily D`); every task replaces partition D
@@ -96,6 +101,18 @@ def clv() -> dict:
 
 
 @task(pool=WAREHOUSE_POOL)
+def segments() -> dict:
+    """Segment every client of D, recommend, and raise or close early-warning signals."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.segments.job import run_segments
+
+    context = get_current_context()
+    return run_segments(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+
+
+@task(pool=WAREHOUSE_POOL)
 def summarise() -> dict:
     """Log the load ledger of this run: what came in, what was loaded, what was quarantined."""
     from airflow.sdk import get_current_context
@@ -118,7 +135,7 @@ def summarise() -> dict:
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5)},
-    tags=["clv", "daily", "ingest", "valuation"],
+    tags=["clv", "daily", "ingest", "valuation", "segments"],
 )
 def clv_daily():
     with TaskGroup("ingest", tooltip="Land, validate and load each internal source for D") as ingest_stage:
@@ -128,9 +145,9 @@ def clv_daily():
                 if upstream in loads:
                     loads[upstream] >> load
 
-    # The run's stages in order; later stages (segments, output gates, publish) are added to this chain
+    # The run's stages in order; later stages (output gates, publish) are added to this chain
     # where they belong in the run.
-    chain(ingest_stage, raw_gate(), dbt_build(), clv(), summarise())
+    chain(ingest_stage, raw_gate(), dbt_build(), clv(), segments(), summarise())
 
 
 clv_daily()

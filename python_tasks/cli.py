@@ -97,6 +97,20 @@ def cmd_clv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_segments(args: argparse.Namespace) -> int:
+    """The DAG's segments stage outside Airflow (each date of a range)."""
+    from datetime import timedelta
+
+    from python_tasks.segments.job import run_segments
+
+    day, last = args.date, args.to or args.date
+    while day <= last:
+        run_id = f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        print(json.dumps(run_segments(day, run_id), indent=2, ensure_ascii=False))
+        day += timedelta(days=1)
+    return 0
+
+
 def cmd_dbt_docs(args: argparse.Namespace) -> int:
     """dbt docs generate: the static documentation site with model and column lineage."""
     from python_tasks.transform.dbt_job import generate_docs
@@ -253,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     clv.add_argument("--date", type=_date, required=True, help="business date D")
     clv.add_argument("--to", type=_date, help="last business date of a range (inclusive)")
     clv.set_defaults(func=cmd_clv)
+
+    seg = sub.add_parser("segments", help="segments, strategy, offers and early warnings for a date's clients")
+    seg.add_argument("--date", type=_date, required=True, help="business date D")
+    seg.add_argument("--to", type=_date, help="last business date of a range (inclusive)")
+    seg.set_defaults(func=cmd_segments)
 
     docs = sub.add_parser("dbt-docs", help="generate dbt's documentation site (models, columns, lineage)")
     docs.set_defaults(func=cmd_dbt_docs)

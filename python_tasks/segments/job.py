@@ -20,7 +20,13 @@ import pandas as pd
 from python_tasks.io.warehouse import connect, replace_partition
 from python_tasks.segments import outputs
 from python_tasks.segments.clusters import PreviousClusters, assign_clusters
-from python_tasks.segments.early_warning import build_watch_list, evaluate_signals, update_signal_history
+from python_tasks.segments.early_warning import (
+    HISTORY_COLUMNS,
+    WarningParams,
+    build_watch_list,
+    evaluate_signals,
+    update_signal_history,
+)
 from python_tasks.segments.lifecycle import lifecycle_stages
 from python_tasks.segments.migration import migration_matrix, segment_summary
 from python_tasks.segments.params import SegmentParams, load_segment_params
@@ -111,7 +117,7 @@ def _values(con, day: date, stressed: str) -> pd.DataFrame:  # noqa: ANN001
     return values
 
 
-def _signal_inputs(con, day: date, previous: date | None, frame: pd.DataFrame, window_days: int) -> pd.DataFrame:  # noqa: ANN001
+def _signal_inputs(con, day: date, previous: date | None, frame: pd.DataFrame, params: WarningParams) -> pd.DataFrame:  # noqa: ANN001
     """One row per client with what the early-warning rules compare: today's profile and CLV, the previous
     run's, the attribution's main factor, and the facilities maturing soon."""
     inputs = frame[[
@@ -154,21 +160,28 @@ def _signal_inputs(con, day: date, previous: date | None, frame: pd.DataFrame, w
         con,
         """
         SELECT client_id,
-               sum(drawn_balance_cny) FILTER (WHERE maturity_date <= $d + to_days($w))::DOUBLE
+               sum(drawn_balance_cny) FILTER (WHERE maturity_date <= $d + to_days($maturing))::DOUBLE
                  / nullif(sum(drawn_balance_cny), 0)::DOUBLE AS maturing_share,
-               bool_or(start_date > $d - to_days($w)) AS has_recent_renewal
+               bool_or(start_date > $d - to_days($renewal)) AS has_recent_renewal
         FROM marts.fct_facility_daily
         WHERE as_of_date = $d AND is_on_book
         GROUP BY client_id
         """,
         d=day,
-        w=window_days,
+        maturing=params.maturity_window_days,
+        renewal=params.renewal_window_days,
     )
     inputs = inputs.merge(maturing, on="client_id", how="left")
     inputs["maturing_share"] = inputs["maturing_share"].fillna(0.0)
     inputs["has_recent_renewal"] = inputs["has_recent_renewal"].fillna(False).astype(bool)
     for column in ("current_dpd", "max_dpd_3m", "notches_downgraded_12m"):
         inputs[column] = inputs[column].fillna(0)
+    # covenants and the industry's stress matter under a credit agreement: a client without exposure (a
+    # prospect, a depositor) has no covenant to breach and no loan the industry's stress puts at risk
+    borrower = frame["has_credit_exposure"].fillna(False).to_numpy(dtype=bool)
+    for column in ("debt_service_coverage_ratio", "leverage_ratio", "interest_coverage_ratio",
+                   "industry_npl_ratio_change_yoy_pp", "industry_output_growth_pct"):  # fmt: skip
+        inputs[column] = inputs[column].where(borrower)
     return inputs
 
 
@@ -277,7 +290,7 @@ def run_segments(as_of_date: date | str, run_id: str) -> dict:
                  day, len(clusters.centroids), clusters.kept_by_fingerprint)  # fmt: skip
 
         w = params.warnings
-        inputs = _signal_inputs(con, day, previous, frame, w.maturity_window_days)
+        inputs = _signal_inputs(con, day, previous, frame, w)
         raised = evaluate_signals(inputs, w, previous_date=previous)
         open_before = (
             _read(
@@ -286,7 +299,7 @@ def run_segments(as_of_date: date | str, run_id: str) -> dict:
                 d=previous,
             )  # fmt: skip
             if previous is not None
-            else pd.DataFrame()
+            else pd.DataFrame(columns=list(HISTORY_COLUMNS))
         )
         history = update_signal_history(
             open_before.drop(columns=["as_of_date", "_run_id"], errors="ignore"), raised, day
@@ -311,7 +324,7 @@ def run_segments(as_of_date: date | str, run_id: str) -> dict:
         tables = {
             "client_segments": frame.assign(params_version=params.version),
             "cluster_centroids": stored_centroids,
-            "cluster_selection": clusters.selection,
+            "cluster_selection": clusters.selection.dropna(subset=["silhouette", "inertia"]),
             "warning_signals": history,
             "watch_list": watch,
             "migration": migration,

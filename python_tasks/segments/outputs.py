@@ -48,7 +48,7 @@ TABLES: dict[str, str] = {
     # clients with open signals, most urgent first
     "watch_list": """
         as_of_date DATE NOT NULL, client_id VARCHAR NOT NULL, priority_score DOUBLE NOT NULL,
-        priority_rank INTEGER NOT NULL, signals INTEGER NOT NULL, highest_severity VARCHAR NOT NULL,
+        priority_rank INTEGER NOT NULL, signals VARCHAR NOT NULL, highest_severity VARCHAR NOT NULL,
         new_signals INTEGER NOT NULL, reason_en VARCHAR NOT NULL, reason_zh VARCHAR NOT NULL,
         _run_id VARCHAR NOT NULL, PRIMARY KEY (as_of_date, client_id)
     """,

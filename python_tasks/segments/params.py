@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from python_tasks.segments.clusters import ClusterParams
-from python_tasks.segments.warnings import WarningParams
+from python_tasks.segments.early_warning import WarningParams
 from python_tasks.versioned_params import Approval, load_versioned
 
 VALUE_TIERS = ("high", "mid", "low")

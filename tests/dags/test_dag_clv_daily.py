@@ -26,6 +26,7 @@ def test_task_ids(dag):
         "raw_gate",
         "dbt_build",
         "clv",
+        "segments",
         "summarise",
     }
     assert dag.task_group_dict["ingest"].children.keys() == {ingest_id(s) for s in internal_sources()}
@@ -66,8 +67,9 @@ def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
         "raw_gate",
         "dbt_build",
         "clv",
+        "segments",
     }
-    assert summarise.upstream_task_ids == {"clv"}
+    assert summarise.upstream_task_ids == {"segments"}
     assert summarise.downstream_task_ids == set()
 
 
@@ -79,6 +81,11 @@ def test_dbt_build_follows_the_raw_gate(dag):
 def test_clv_follows_the_profile_build(dag):
     clv = dag.task_dict["clv"]
     assert clv.pool == "duckdb_warehouse" and clv.upstream_task_ids == {"dbt_build"}
+
+
+def test_segments_follow_the_clv(dag):
+    segments = dag.task_dict["segments"]
+    assert segments.pool == "duckdb_warehouse" and segments.upstream_task_ids == {"clv"}
 
 
 def test_raw_gate_follows_every_ingest_task(dag):

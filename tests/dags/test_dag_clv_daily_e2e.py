@@ -125,6 +125,19 @@ def test_the_clv_stage_valued_every_client_of_d_under_every_scenario(daily_run):
     assert query(home, "SELECT run_id FROM valuation.runs WHERE as_of_date = ?", [BUSINESS_DATE]) == [(dag_run.run_id,)]
 
 
+def test_the_segments_stage_classified_every_client_of_d(daily_run):
+    home, _, dag_run = daily_run
+    clients = query(home, "SELECT count(*) FROM marts.fct_client_profile WHERE as_of_date = ?", [BUSINESS_DATE])[0][0]
+    rows = query(
+        home,
+        "SELECT count(*), count(DISTINCT client_id), count(value_tier), count(strategy), count(lifecycle_stage), "
+        "count(cluster_id), list(DISTINCT _run_id) FROM segments.client_segments WHERE as_of_date = ?",
+        [BUSINESS_DATE],
+    )
+    assert rows == [(clients, clients, clients, clients, clients, clients, [dag_run.run_id])]
+    assert query(home, "SELECT run_id FROM segments.runs WHERE as_of_date = ?", [BUSINESS_DATE]) == [(dag_run.run_id,)]
+
+
 def test_an_asset_triggered_run_reprocesses_the_last_closed_day_and_changes_nothing(daily_run):
     """No logical date (as when the external asset triggers the run): D = Shanghai date of run_after - 1."""
     home, _, _ = daily_run
