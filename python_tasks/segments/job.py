@@ -1,5 +1,6 @@
 """The segmentation run for one business date D: read the profile, the CLV and the previous run; segment,
-cluster, recommend, raise early warnings; write the ``segments`` tables in one transaction.
+cluster, recommend, raise early warnings (python_tasks/segments/portfolio.py); write the ``segments``
+tables in one transaction.
 
 Thin on purpose: the rules are in the pure modules of this package and their thresholds in
 config/segment_rules.yml. A rerun of D gives the same rows (the previous run is the latest earlier D in
@@ -19,20 +20,10 @@ import pandas as pd
 
 from python_tasks.io.warehouse import connect, replace_partition
 from python_tasks.segments import outputs
-from python_tasks.segments.clusters import PreviousClusters, assign_clusters
-from python_tasks.segments.early_warning import (
-    HISTORY_COLUMNS,
-    WarningParams,
-    build_watch_list,
-    evaluate_signals,
-    update_signal_history,
-)
-from python_tasks.segments.lifecycle import lifecycle_stages
-from python_tasks.segments.migration import migration_matrix, segment_summary
+from python_tasks.segments.clusters import PreviousClusters
+from python_tasks.segments.early_warning import HISTORY_COLUMNS, WarningParams
 from python_tasks.segments.params import SegmentParams, load_segment_params
-from python_tasks.segments.products import holdings, usage_patterns
-from python_tasks.segments.recommend import next_best_offers
-from python_tasks.segments.tiers import risk_tiers, strategies, value_thresholds, value_tiers
+from python_tasks.segments.portfolio import PreviousRun, SegmentInputError, migrations, segment_portfolio
 from python_tasks.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -49,62 +40,18 @@ def _read(con, sql: str, **params: object) -> pd.DataFrame:  # noqa: ANN001 - a 
     return con.execute(sql, params).df()
 
 
-def _label(params: SegmentParams, kind: str, values: np.ndarray) -> np.ndarray:
-    zh = {k: v.zh for k, v in params.labels[kind].items()}
-    return pd.Series(values, dtype=object).map(zh).to_numpy(dtype=object)
-
-
-def classify(
-    profile: pd.DataFrame, values: pd.DataFrame, catalogue: pd.DataFrame, params: SegmentParams
-) -> pd.DataFrame:
-    """Every segmentation but the clusters, the strategy with its policy, and the next best offer: one row per
-    client of the profile (which must all be valued)."""
-    frame = profile.merge(values, on="client_id", how="left", validate="one_to_one")
-    unvalued = frame["clv_cny"].isna()
-    if unvalued.any():
-        raise SegmentRunError(
-            f"{int(unvalued.sum())} clients of the profile have no CLV (e.g. "
-            f"{frame.loc[unvalued, 'client_id'].head(3).tolist()}): run the clv stage for this date first"
-        )
-    is_prospect = frame["client_status"].eq("prospect").to_numpy()
-    thresholds = value_thresholds(frame["clv_cny"].to_numpy(), is_prospect, params.value_tier)
-    frame["value_tier"], frame["value_reason"] = value_tiers(frame["clv_cny"].to_numpy(), thresholds)
-    defaulted = frame["is_defaulted"].to_numpy(dtype=bool)
-    frame["risk_tier"], frame["risk_reason"] = risk_tiers(
-        frame["pit_pd"].to_numpy(), frame["asset_class"], defaulted, params.risk_tier
-    )
-    frame["strategy"] = strategies(
-        frame["value_tier"].to_numpy(), frame["risk_tier"].to_numpy(), params.strategy_matrix
-    )
-    frame["strategy_cell"] = frame["value_tier"] + " value × " + frame["risk_tier"] + " risk"
-    policies = params.policies
-    for column, pick in (
-        ("strategy_zh", lambda p: p.label.zh), ("policy_pricing_en", lambda p: p.pricing.en),
-        ("policy_pricing_zh", lambda p: p.pricing.zh), ("policy_terms_en", lambda p: p.credit_terms.en),
-        ("policy_terms_zh", lambda p: p.credit_terms.zh), ("policy_service_en", lambda p: p.service.en),
-        ("policy_service_zh", lambda p: p.service.zh), ("review_months", lambda p: p.review_months),
-    ):  # fmt: skip
-        frame[column] = frame["strategy"].map({k: pick(v) for k, v in policies.items()})
-    frame["lifecycle_stage"], frame["lifecycle_reason"] = lifecycle_stages(frame, params.lifecycle)
-    held = holdings(frame["products_held_list"], catalogue)
-    frame["usage_pattern"] = usage_patterns(held, catalogue)
-    for kind in ("value_tier", "risk_tier", "lifecycle_stage", "usage_pattern"):
-        frame[f"{kind}_zh"] = _label(params, kind, frame[kind].to_numpy())
-    frame["is_prospect"] = is_prospect
-    offers = next_best_offers(frame, held, params.next_best_offer, catalogue)
-    frame = pd.concat([frame.reset_index(drop=True), offers], axis=1)
-    frame.attrs["value_thresholds"] = thresholds
-    return frame
-
-
 def _values(con, day: date, stressed: str) -> pd.DataFrame:  # noqa: ANN001
-    values = _read(
+    """Base and stressed CLV with the figures the summaries weigh (valuation.client_values of D)."""
+    valued = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'valuation' AND table_name = 'client_values'"
+    ).fetchone()[0]
+    if not valued:
+        return pd.DataFrame()
+    return _read(
         con,
         """
-        SELECT b.client_id, b.clv_cny, s.clv_cny AS clv_stressed_cny, b.pit_pd, b.ead_cny AS valued_ead_cny,
-               b.capital_cny, b.expected_loss_12m_cny,
-               coalesce(b.raroc * b.capital_cny, 0) AS raroc_numerator_cny,
-               i.is_defaulted
+        SELECT b.client_id, b.clv_cny, s.clv_cny AS clv_stressed_cny, b.pit_pd, b.capital_cny,
+               b.expected_loss_12m_cny, coalesce(b.raroc * b.capital_cny, 0) AS raroc_numerator_cny, i.is_defaulted
         FROM valuation.client_values AS b
         JOIN valuation.client_values AS s ON s.as_of_date = b.as_of_date AND s.client_id = b.client_id
              AND s.scenario = $stressed
@@ -114,48 +61,37 @@ def _values(con, day: date, stressed: str) -> pd.DataFrame:  # noqa: ANN001
         d=day,
         stressed=stressed,
     )
-    return values
 
 
-def _signal_inputs(con, day: date, previous: date | None, frame: pd.DataFrame, params: WarningParams) -> pd.DataFrame:  # noqa: ANN001
-    """One row per client with what the early-warning rules compare: today's profile and CLV, the previous
-    run's, the attribution's main factor, and the facilities maturing soon."""
-    inputs = frame[[
-        "client_id", "clv_cny", "current_dpd", "max_dpd_3m", "current_grade", "current_grade_rank",
-        "notches_downgraded_12m", "debt_service_coverage_ratio", "leverage_ratio", "interest_coverage_ratio",
-        "industry_section_code", "industry_npl_ratio_change_yoy_pp", "industry_output_growth_pct",
-        "collateral_coverage_ratio", "ead_cny", "is_defaulted",
-    ]].copy()  # fmt: skip
-    if previous is not None:
-        before = _read(
-            con,
-            """
-            SELECT p.client_id, p.current_dpd AS current_dpd_prev, p.current_grade AS current_grade_prev,
-                   p.current_grade_rank AS current_grade_rank_prev,
-                   p.collateral_coverage_ratio AS collateral_coverage_ratio_prev, v.clv_cny AS clv_prev_cny
-            FROM marts.fct_client_profile AS p
-            LEFT JOIN valuation.client_values AS v
-              ON v.as_of_date = p.as_of_date AND v.client_id = p.client_id AND v.scenario = 'baseline'
-            WHERE p.as_of_date = $d
-            """,
-            d=previous,
-        )
-        inputs = inputs.merge(before, on="client_id", how="left", validate="one_to_one")
-    else:
-        for column in ("current_dpd_prev", "current_grade_rank_prev", "collateral_coverage_ratio_prev", "clv_prev_cny"):
-            inputs[column] = np.nan
-        inputs["current_grade_prev"] = None
+def _context(con, day: date, previous: date | None, params: WarningParams) -> pd.DataFrame:  # noqa: ANN001
+    """Per client: the previous run's facts, the CLV attribution's main factor, the facilities maturing soon
+    (portfolio.CONTEXT_COLUMNS)."""
+    context = _read(con, "SELECT client_id FROM marts.fct_client_profile WHERE as_of_date = $d", d=day)
+    before = _read(
+        con,
+        """
+        SELECT p.client_id, p.current_dpd AS current_dpd_prev, p.current_grade AS current_grade_prev,
+               p.current_grade_rank AS current_grade_rank_prev,
+               p.collateral_coverage_ratio AS collateral_coverage_ratio_prev, v.clv_cny AS clv_prev_cny
+        FROM marts.fct_client_profile AS p
+        LEFT JOIN valuation.client_values AS v
+          ON v.as_of_date = p.as_of_date AND v.client_id = p.client_id AND v.scenario = 'baseline'
+        WHERE p.as_of_date = $d
+        """,
+        d=previous or date.min,
+    )
+    context = context.merge(before, on="client_id", how="left", validate="one_to_one")
     change = _read(con, "SELECT * FROM valuation.attribution WHERE as_of_date = $d", d=day)
     if not change.empty:
         amounts = change[[f"{f}_cny" for f in _FACTORS]].to_numpy(dtype=float)
         top = np.abs(amounts).argmax(axis=1)
         change["clv_change_top_factor"] = np.array(_FACTORS, dtype=object)[top]
         change["clv_change_top_factor_cny"] = amounts[np.arange(len(change)), top]
-        inputs = inputs.merge(
+        context = context.merge(
             change[["client_id", "clv_change_top_factor", "clv_change_top_factor_cny"]], on="client_id", how="left"
         )
     else:
-        inputs["clv_change_top_factor"], inputs["clv_change_top_factor_cny"] = None, np.nan
+        context["clv_change_top_factor"], context["clv_change_top_factor_cny"] = None, np.nan
     maturing = _read(
         con,
         """
@@ -171,86 +107,53 @@ def _signal_inputs(con, day: date, previous: date | None, frame: pd.DataFrame, p
         maturing=params.maturity_window_days,
         renewal=params.renewal_window_days,
     )
-    inputs = inputs.merge(maturing, on="client_id", how="left")
-    inputs["maturing_share"] = inputs["maturing_share"].fillna(0.0)
-    inputs["has_recent_renewal"] = inputs["has_recent_renewal"].fillna(False).astype(bool)
-    for column in ("current_dpd", "max_dpd_3m", "notches_downgraded_12m"):
-        inputs[column] = inputs[column].fillna(0)
-    # covenants and the industry's stress matter under a credit agreement: a client without exposure (a
-    # prospect, a depositor) has no covenant to breach and no loan the industry's stress puts at risk
-    borrower = frame["has_credit_exposure"].fillna(False).to_numpy(dtype=bool)
-    for column in ("debt_service_coverage_ratio", "leverage_ratio", "interest_coverage_ratio",
-                   "industry_npl_ratio_change_yoy_pp", "industry_output_growth_pct"):  # fmt: skip
-        inputs[column] = inputs[column].where(borrower)
-    return inputs
+    return context.merge(maturing, on="client_id", how="left")
 
 
-def _previous_run(con, day: date) -> date | None:  # noqa: ANN001
+def _previous_run(con, day: date, params: SegmentParams) -> PreviousRun | None:  # noqa: ANN001
+    """The latest earlier run's clusters, open signals and segments."""
     row = con.execute(f"SELECT max(as_of_date) FROM {outputs.SCHEMA}.runs WHERE as_of_date < $d", {"d": day}).fetchone()
-    return row[0] if row and row[0] is not None else None
-
-
-def _previous_clusters(con, previous: date | None, params: SegmentParams) -> PreviousClusters | None:  # noqa: ANN001
-    if previous is None:
+    if not row or row[0] is None:
         return None
+    previous = row[0]
+    segments = _read(con, f"SELECT * FROM {outputs.SCHEMA}.client_segments WHERE as_of_date = $d", d=previous)
+    open_signals = _read(
+        con,
+        f"SELECT * FROM {outputs.SCHEMA}.warning_signals WHERE as_of_date = $d AND status IN ('new', 'active')",
+        d=previous,
+    )[list(HISTORY_COLUMNS)]
     stored = _read(con, f"SELECT cluster_id, centroid FROM {outputs.SCHEMA}.cluster_centroids WHERE as_of_date = $d",
                    d=previous)  # fmt: skip
-    if stored.empty:
-        return None
-    centroids = pd.DataFrame([json.loads(c) for c in stored["centroid"]])
-    if any(f not in centroids.columns for f in params.clusters.features):
-        log.warning("previous clusters were built on other features: cluster ids start afresh")
-        return None
-    centroids.insert(0, "cluster_id", stored["cluster_id"].astype(int).to_numpy())
-    labels = _read(
-        con,
-        f"SELECT client_id, cluster_id, feature_fingerprint FROM {outputs.SCHEMA}.client_segments WHERE as_of_date = $d",
-        d=previous,
-    ).set_index("client_id")
-    return PreviousClusters(
-        centroids=centroids[["cluster_id", *params.clusters.features]],
-        labels=labels["cluster_id"].astype(int),
-        fingerprints=labels["feature_fingerprint"].astype(str),
-    )
+    clusters = None
+    if not stored.empty:
+        centroids = pd.DataFrame([json.loads(c) for c in stored["centroid"]])
+        if all(f in centroids.columns for f in params.clusters.features):
+            centroids.insert(0, "cluster_id", stored["cluster_id"].astype(int).to_numpy())
+            labels = segments.set_index("client_id")
+            clusters = PreviousClusters(
+                centroids=centroids[["cluster_id", *params.clusters.features]],
+                labels=labels["cluster_id"].astype(int),
+                fingerprints=labels["feature_fingerprint"].astype(str),
+            )
+        else:
+            log.warning("previous clusters were built on other features: cluster ids start afresh")
+    return PreviousRun(previous, clusters, open_signals, segments)
 
 
-def _month_end_migration(con, day: date) -> tuple[date, date] | None:  # noqa: ANN001
-    """The runs at the last two month ends before D's month (the latest run on or before each month end)."""
-    first_of_month = day.replace(day=1)
-    end_1 = first_of_month - timedelta(days=1)
+def _month_end_migration(con, day: date) -> pd.DataFrame | None:  # noqa: ANN001
+    """Migration between the runs at the last two month ends before D's month (the latest run on or before
+    each month end), when both exist."""
+    end_1 = day.replace(day=1) - timedelta(days=1)
     end_0 = end_1.replace(day=1) - timedelta(days=1)
-    row = con.execute(
+    start, end = con.execute(
         f"""SELECT (SELECT max(as_of_date) FROM {outputs.SCHEMA}.runs WHERE as_of_date <= $e0),
                    (SELECT max(as_of_date) FROM {outputs.SCHEMA}.runs WHERE as_of_date <= $e1 AND as_of_date > $e0)""",
         {"e0": end_0, "e1": end_1},
     ).fetchone()
-    return (row[0], row[1]) if row and row[0] is not None and row[1] is not None else None
-
-
-def _migrations(con, frame: pd.DataFrame, day: date, previous: date | None) -> pd.DataFrame:  # noqa: ANN001
-    parts = []
-    comparisons = []
-    if previous is not None:
-        comparisons.append(("run", previous, day))
-    month_ends = _month_end_migration(con, day)
-    if month_ends is not None:
-        comparisons.append(("month_end", *month_ends))
-    for comparison, start, end in comparisons:
-        stored = {
-            d: _read(con, f"SELECT * FROM {outputs.SCHEMA}.client_segments WHERE as_of_date = $d", d=d)
-            for d in {start, end} - {day}
-        }
-        stored[day] = frame if end == day else stored.get(day)
-        for dimension in outputs.MIGRATION_DIMENSIONS:
-
-            def pick(table: pd.DataFrame, dimension: str = dimension) -> pd.DataFrame:
-                return pd.DataFrame({"client_id": table["client_id"], "label": table[dimension].astype(str),
-                                     "ead_cny": table["ead_cny"].astype(float)})  # fmt: skip
-
-            m = migration_matrix(pick(stored[start]), pick(stored[end]), dimension)
-            m["comparison"], m["from_date"], m["to_date"] = comparison, start, end
-            parts.append(m)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=outputs.columns("migration"))
+    if start is None or end is None:
+        return None
+    read = f"SELECT * FROM {outputs.SCHEMA}.client_segments WHERE as_of_date = $d"
+    return migrations(_read(con, read, d=start), _read(con, read, d=end), "month_end", start, end)
 
 
 def run_segments(as_of_date: date | str, run_id: str) -> dict:
@@ -273,63 +176,22 @@ def run_segments(as_of_date: date | str, run_id: str) -> dict:
                 f"no CLV for {day}: run the clv stage first (python -m python_tasks clv --date {day})"
             )
         catalogue = _read(con, "SELECT product_code, product_family, is_credit FROM reference.ref_products")
-        previous = _previous_run(con, day)
-        log.info("segments %s: %d clients, previous run %s", day, len(profile), previous)
-
-        frame = classify(profile, values, catalogue, params)
-        thresholds = frame.attrs["value_thresholds"]
-        log.info("segments %s: tiers, strategy, lifecycle, usage and offers for %d clients", day, len(frame))
-
-        features = frame.set_index("client_id")[list(params.clusters.features)]
-        clusters = assign_clusters(features, params.clusters, _previous_clusters(con, previous, params))
-        frame["cluster_id"] = clusters.labels.reindex(frame["client_id"]).to_numpy(dtype=int)
-        frame["feature_fingerprint"] = clusters.fingerprints.reindex(frame["client_id"]).to_numpy(dtype=object)
-        descriptions = dict(zip(clusters.centroids["cluster_id"], clusters.centroids["description"], strict=True))
-        frame["cluster_description"] = frame["cluster_id"].map(descriptions)
-        log.info("segments %s: %d clusters (%d clients kept their cluster: unchanged features)",
-                 day, len(clusters.centroids), clusters.kept_by_fingerprint)  # fmt: skip
-
-        w = params.warnings
-        inputs = _signal_inputs(con, day, previous, frame, w)
-        raised = evaluate_signals(inputs, w, previous_date=previous)
-        open_before = (
-            _read(
-                con,
-                f"SELECT * FROM {outputs.SCHEMA}.warning_signals WHERE as_of_date = $d AND status IN ('new', 'active')",
-                d=previous,
+        previous = _previous_run(con, day, params)
+        log.info("segments %s: %d clients, previous run %s", day, len(profile),
+                 previous.as_of_date if previous else None)  # fmt: skip
+        context = _context(con, day, previous.as_of_date if previous else None, params.warnings)
+        try:
+            result = segment_portfolio(
+                profile, values, catalogue, context, params, day, previous,
+                progress=lambda message: log.info("segments %s: %s", day, message),
             )  # fmt: skip
-            if previous is not None
-            else pd.DataFrame(columns=list(HISTORY_COLUMNS))
-        )
-        history = update_signal_history(
-            open_before.drop(columns=["as_of_date", "_run_id"], errors="ignore"), raised, day
-        )
-        watch = build_watch_list(history, inputs, w)
-        counts = history["status"].value_counts()
-        log.info("segments %s: signals new %d, active %d, closed %d; %d clients on the watch list", day,
-                 counts.get("new", 0), counts.get("active", 0), counts.get("closed", 0), len(watch))  # fmt: skip
+        except SegmentInputError as exc:
+            raise SegmentRunError(str(exc)) from exc
+        tables = dict(result.tables)
+        month_end = _month_end_migration(con, day)
+        if month_end is not None:
+            tables["migration"] = pd.concat([tables["migration"], month_end], ignore_index=True)
 
-        frame["ead_cny"] = frame["ead_cny"].fillna(0.0)
-        summary = segment_summary(frame, list(outputs.SUMMARY_DIMENSIONS))
-        migration = _migrations(con, frame, day, previous)
-
-        centroids = clusters.centroids
-        stored_centroids = pd.DataFrame({
-            "cluster_id": centroids["cluster_id"].astype(int),
-            "clients": centroids["clients"].astype(int),
-            "share": centroids["share"].astype(float),
-            "centroid": [json.dumps({f: float(row[f]) for f in params.clusters.features}) for _, row in centroids.iterrows()],
-            "description": centroids["description"],
-        })  # fmt: skip
-        tables = {
-            "client_segments": frame.assign(params_version=params.version),
-            "cluster_centroids": stored_centroids,
-            "cluster_selection": clusters.selection.dropna(subset=["silhouette", "inertia"]),
-            "warning_signals": history,
-            "watch_list": watch,
-            "migration": migration,
-            "segment_summary": summary,
-        }
         params_json = params.model_dump_json()
         con.execute("BEGIN TRANSACTION")
         try:
@@ -337,36 +199,38 @@ def run_segments(as_of_date: date | str, run_id: str) -> dict:
             for table, data in tables.items():
                 data = data.assign(as_of_date=day, _run_id=run_id)
                 written += replace_partition(con, f"{outputs.SCHEMA}.{table}", outputs.columns(table), day, data)
-            seconds = time.perf_counter() - started
+            counts = result.signal_counts
             run = pd.DataFrame([{
                 "as_of_date": day, "run_id": run_id, "params_version": params.version,
                 "params_sha256": hashlib.sha256(params_json.encode()).hexdigest(), "params_json": params_json,
-                "previous_as_of_date": previous, "clients": len(frame),
-                "value_high_min_cny": thresholds.high_min_cny, "value_low_max_cny": thresholds.low_max_cny,
-                "clusters": len(centroids), "clusters_kept_by_fingerprint": clusters.kept_by_fingerprint,
-                "signals_new": int(counts.get("new", 0)), "signals_active": int(counts.get("active", 0)),
-                "signals_closed": int(counts.get("closed", 0)), "watch_list_clients": len(watch),
-                "rows_written": written, "seconds": seconds, "started_at": started_at, "finished_at": datetime.now(UTC),
+                "previous_as_of_date": previous.as_of_date if previous else None, "clients": len(profile),
+                "value_high_min_cny": result.thresholds.high_min_cny, "value_low_max_cny": result.thresholds.low_max_cny,
+                "clusters": result.clusters, "clusters_kept_by_fingerprint": result.kept_by_fingerprint,
+                "signals_new": counts.get("new", 0), "signals_active": counts.get("active", 0),
+                "signals_closed": counts.get("closed", 0), "watch_list_clients": len(tables["watch_list"]),
+                "rows_written": written, "seconds": time.perf_counter() - started, "started_at": started_at,
+                "finished_at": datetime.now(UTC),
             }])  # fmt: skip
             replace_partition(con, f"{outputs.SCHEMA}.runs", outputs.columns("runs"), day, run)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-    result = {
+    segments = tables["client_segments"]
+    summary = {
         "as_of_date": day.isoformat(),
         "run_id": run_id,
         "params_version": params.version,
-        "previous_run": previous.isoformat() if previous else None,
-        "clients": len(frame),
-        "value_tiers": {k: int(v) for k, v in frame["value_tier"].value_counts().items()},
-        "strategies": {k: int(v) for k, v in frame["strategy"].value_counts().items()},
-        "lifecycle": {k: int(v) for k, v in frame["lifecycle_stage"].value_counts().items()},
-        "clusters": len(centroids),
-        "offers": int(frame["next_best_offer"].notna().sum()),
-        "signals": {k: int(v) for k, v in counts.items()},
-        "watch_list": len(watch),
+        "previous_run": previous.as_of_date.isoformat() if previous else None,
+        "clients": len(segments),
+        "value_tiers": {k: int(v) for k, v in segments["value_tier"].value_counts().items()},
+        "strategies": {k: int(v) for k, v in segments["strategy"].value_counts().items()},
+        "lifecycle": {k: int(v) for k, v in segments["lifecycle_stage"].value_counts().items()},
+        "clusters": result.clusters,
+        "offers": int(segments["next_best_offer"].notna().sum()),
+        "signals": result.signal_counts,
+        "watch_list": len(tables["watch_list"]),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    log.info("segments %s done: %s", day, json.dumps(result, ensure_ascii=False))
-    return result
+    log.info("segments %s done: %s", day, json.dumps(summary, ensure_ascii=False))
+    return summary

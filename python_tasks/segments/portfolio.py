@@ -1,0 +1,218 @@
+"""The whole segmentation of one business date as a pure function of frames: what the job runs and what the
+benchmark measures (no I/O here; python_tasks/segments/job.py reads the warehouse and writes the results).
+
+Inputs: D's client profile, its CLV (base and stressed), the product catalogue, a context frame per client
+(the previous run's facts, the CLV attribution's main factor, the facilities maturing soon) and the previous
+run's state (clusters, open signals, segments). Output: every table of the ``segments`` schema for D.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from python_tasks.segments import outputs
+from python_tasks.segments.clusters import PreviousClusters, assign_clusters
+from python_tasks.segments.early_warning import (
+    HISTORY_COLUMNS,
+    build_watch_list,
+    evaluate_signals,
+    update_signal_history,
+)
+from python_tasks.segments.lifecycle import lifecycle_stages
+from python_tasks.segments.migration import migration_matrix, segment_summary
+from python_tasks.segments.params import SegmentParams
+from python_tasks.segments.products import holdings, usage_patterns
+from python_tasks.segments.recommend import next_best_offers
+from python_tasks.segments.tiers import ValueThresholds, risk_tiers, strategies, value_thresholds, value_tiers
+
+#: the per-client context the early-warning rules compare today's facts with (built by the job)
+CONTEXT_COLUMNS = (
+    "client_id", "clv_prev_cny", "current_dpd_prev", "current_grade_prev", "current_grade_rank_prev",
+    "collateral_coverage_ratio_prev", "clv_change_top_factor", "clv_change_top_factor_cny", "maturing_share",
+    "has_recent_renewal",
+)  # fmt: skip
+#: today's facts the rules read from the profile and the CLV
+_TODAY = (
+    "client_id", "clv_cny", "current_dpd", "max_dpd_3m", "current_grade", "current_grade_rank",
+    "notches_downgraded_12m", "debt_service_coverage_ratio", "leverage_ratio", "interest_coverage_ratio",
+    "industry_section_code", "industry_npl_ratio_change_yoy_pp", "industry_output_growth_pct",
+    "collateral_coverage_ratio", "ead_cny", "is_defaulted",
+)  # fmt: skip
+
+
+class SegmentInputError(ValueError):
+    """The inputs of the segmentation break a rule; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """What the previous run left: its date, clusters, open signals and segments (for migration)."""
+
+    as_of_date: date
+    clusters: PreviousClusters | None
+    open_signals: pd.DataFrame
+    segments: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class SegmentedPortfolio:
+    tables: dict[str, pd.DataFrame]
+    thresholds: ValueThresholds
+    clusters: int
+    kept_by_fingerprint: int
+    signal_counts: dict[str, int]
+
+
+def _label(params: SegmentParams, kind: str, values: np.ndarray) -> np.ndarray:
+    zh = {k: v.zh for k, v in params.labels[kind].items()}
+    return pd.Series(values, dtype=object).map(zh).to_numpy(dtype=object)
+
+
+def classify(
+    profile: pd.DataFrame, values: pd.DataFrame, catalogue: pd.DataFrame, params: SegmentParams
+) -> pd.DataFrame:
+    """Every segmentation but the clusters, the strategy with its policy, and the next best offer: one row per
+    client of the profile (which must all be valued)."""
+    frame = profile.merge(values, on="client_id", how="left", validate="one_to_one")
+    unvalued = frame["clv_cny"].isna()
+    if unvalued.any():
+        raise SegmentInputError(
+            f"{int(unvalued.sum())} clients of the profile have no CLV (e.g. "
+            f"{frame.loc[unvalued, 'client_id'].head(3).tolist()}): run the clv stage for this date first"
+        )
+    is_prospect = frame["client_status"].eq("prospect").to_numpy()
+    thresholds = value_thresholds(frame["clv_cny"].to_numpy(), is_prospect, params.value_tier)
+    frame["value_tier"], frame["value_reason"] = value_tiers(frame["clv_cny"].to_numpy(), thresholds)
+    defaulted = frame["is_defaulted"].to_numpy(dtype=bool)
+    frame["risk_tier"], frame["risk_reason"] = risk_tiers(
+        frame["pit_pd"].to_numpy(), frame["asset_class"], defaulted, params.risk_tier
+    )
+    frame["strategy"] = strategies(
+        frame["value_tier"].to_numpy(), frame["risk_tier"].to_numpy(), params.strategy_matrix
+    )
+    frame["strategy_cell"] = frame["value_tier"] + " value × " + frame["risk_tier"] + " risk"
+    policies = params.policies
+    for column, pick in (
+        ("strategy_zh", lambda p: p.label.zh), ("policy_pricing_en", lambda p: p.pricing.en),
+        ("policy_pricing_zh", lambda p: p.pricing.zh), ("policy_terms_en", lambda p: p.credit_terms.en),
+        ("policy_terms_zh", lambda p: p.credit_terms.zh), ("policy_service_en", lambda p: p.service.en),
+        ("policy_service_zh", lambda p: p.service.zh), ("review_months", lambda p: p.review_months),
+    ):  # fmt: skip
+        frame[column] = frame["strategy"].map({k: pick(v) for k, v in policies.items()})
+    frame["lifecycle_stage"], frame["lifecycle_reason"] = lifecycle_stages(frame, params.lifecycle)
+    held = holdings(frame["products_held_list"], catalogue)
+    frame["usage_pattern"] = usage_patterns(held, catalogue)
+    for kind in ("value_tier", "risk_tier", "lifecycle_stage", "usage_pattern"):
+        frame[f"{kind}_zh"] = _label(params, kind, frame[kind].to_numpy())
+    frame["is_prospect"] = is_prospect
+    offers = next_best_offers(frame, held, params.next_best_offer, catalogue)
+    frame = pd.concat([frame.reset_index(drop=True), offers], axis=1)
+    frame.attrs["value_thresholds"] = thresholds
+    return frame
+
+
+def signal_inputs(frame: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
+    """The early-warning rules' input: today's facts plus the context. Covenants and the industry's stress
+    matter under a credit agreement: a client without exposure (a prospect, a depositor) has no covenant
+    to breach and no loan the industry's stress puts at risk, so those facts are blanked for it."""
+    missing = [c for c in CONTEXT_COLUMNS if c not in context.columns]
+    if missing:
+        raise SegmentInputError(f"signal context: missing column(s) {missing}")
+    inputs = frame[list(_TODAY)].merge(
+        context[list(CONTEXT_COLUMNS)], on="client_id", how="left", validate="one_to_one"
+    )
+    inputs["maturing_share"] = inputs["maturing_share"].fillna(0.0)
+    inputs["has_recent_renewal"] = inputs["has_recent_renewal"].fillna(False).astype(bool)
+    for column in ("current_dpd", "max_dpd_3m", "notches_downgraded_12m"):
+        inputs[column] = inputs[column].fillna(0)
+    borrower = frame["has_credit_exposure"].fillna(False).to_numpy(dtype=bool)
+    for column in ("debt_service_coverage_ratio", "leverage_ratio", "interest_coverage_ratio",
+                   "industry_npl_ratio_change_yoy_pp", "industry_output_growth_pct"):  # fmt: skip
+        inputs[column] = inputs[column].where(borrower)
+    return inputs
+
+
+def _pick(table: pd.DataFrame, dimension: str) -> pd.DataFrame:
+    return pd.DataFrame({"client_id": table["client_id"], "label": table[dimension].astype(str),
+                         "ead_cny": table["ead_cny"].astype(float)})  # fmt: skip
+
+
+def migrations(before: pd.DataFrame, now: pd.DataFrame, comparison: str, start: date, end: date) -> pd.DataFrame:
+    """Migration matrices of every tracked segmentation between two runs' client_segments."""
+    parts = []
+    for dimension in outputs.MIGRATION_DIMENSIONS:
+        m = migration_matrix(_pick(before, dimension), _pick(now, dimension), dimension)
+        m["comparison"], m["from_date"], m["to_date"] = comparison, start, end
+        parts.append(m)
+    return pd.concat(parts, ignore_index=True)
+
+
+def segment_portfolio(
+    profile: pd.DataFrame,
+    values: pd.DataFrame,
+    catalogue: pd.DataFrame,
+    context: pd.DataFrame,
+    params: SegmentParams,
+    day: date,
+    previous: PreviousRun | None,
+    *,
+    progress=None,  # noqa: ANN001 - optional callable(message)
+) -> SegmentedPortfolio:
+    """Every segmentation, the clusters, the offers, the signals and watch list, summaries and the
+    run-to-run migration for D."""
+    say = progress or (lambda _message: None)
+    frame = classify(profile, values, catalogue, params)
+    thresholds = frame.attrs["value_thresholds"]
+    say(f"tiers, strategy, lifecycle, usage and offers for {len(frame)} clients")
+
+    features = frame.set_index("client_id")[list(params.clusters.features)]
+    clusters = assign_clusters(features, params.clusters, previous.clusters if previous else None)
+    frame["cluster_id"] = clusters.labels.reindex(frame["client_id"]).to_numpy(dtype=int)
+    frame["feature_fingerprint"] = clusters.fingerprints.reindex(frame["client_id"]).to_numpy(dtype=object)
+    descriptions = dict(zip(clusters.centroids["cluster_id"], clusters.centroids["description"], strict=True))
+    frame["cluster_description"] = frame["cluster_id"].map(descriptions)
+    say(f"{len(clusters.centroids)} clusters ({clusters.kept_by_fingerprint} clients kept theirs: unchanged features)")
+
+    w = params.warnings
+    inputs = signal_inputs(frame, context)
+    raised = evaluate_signals(inputs, w, previous_date=previous.as_of_date if previous else None)
+    open_before = previous.open_signals if previous is not None else pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    history = update_signal_history(open_before, raised, day)
+    watch = build_watch_list(history, inputs, w)
+    counts = {k: int(v) for k, v in history["status"].value_counts().items()}
+    say(f"signals {counts}; {len(watch)} clients on the watch list")
+
+    frame["ead_cny"] = frame["ead_cny"].fillna(0.0)
+    summary = segment_summary(frame, list(outputs.SUMMARY_DIMENSIONS))
+    migration = (
+        migrations(previous.segments, frame, "run", previous.as_of_date, day)
+        if previous is not None and not previous.segments.empty
+        else pd.DataFrame(columns=outputs.columns("migration"))
+    )
+    centroids = clusters.centroids
+    features_list = list(params.clusters.features)
+    stored_centroids = pd.DataFrame({
+        "cluster_id": centroids["cluster_id"].astype(int),
+        "clients": centroids["clients"].astype(int),
+        "share": centroids["share"].astype(float),
+        "centroid": [
+            json.dumps(dict(zip(features_list, map(float, row), strict=True)))
+            for row in centroids[features_list].to_numpy()
+        ],
+        "description": centroids["description"],
+    })  # fmt: skip
+    tables = {
+        "client_segments": frame.assign(params_version=params.version),
+        "cluster_centroids": stored_centroids,
+        "cluster_selection": clusters.selection.dropna(subset=["silhouette", "inertia"]),
+        "warning_signals": history,
+        "watch_list": watch,
+        "migration": migration,
+        "segment_summary": summary,
+    }
+    return SegmentedPortfolio(tables, thresholds, len(centroids), clusters.kept_by_fingerprint, counts)
