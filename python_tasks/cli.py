@@ -127,6 +127,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from python_tasks.contracts import load_order
     from python_tasks.ingest.status import last_dbt_build, quarantine_by_rule, recent_runs, source_status
     from python_tasks.io import warehouse
+    from python_tasks.segments.status import segments_by_date
     from python_tasks.transform.status import profile_by_date
 
     settings = get_settings()
@@ -194,6 +195,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"{v.pv_capital_charge_cny / 1e9:,.2f}", f"{v.mean_pit_pd:.2%}", v.params_version,
             )  # fmt: skip
         console.print(values)
+        segmented = Table(title="Segments and early warnings per business date (segments.*)")
+        for col in ("business date", "clients", "value high/mid/low", "grow/maintain/monitor/restructure/exit",
+                    "clusters", "offers", "signals new/active/closed", "watch list", "rules"):  # fmt: skip
+            segmented.add_column(col, justify="left" if col in ("business date", "rules") else "right")
+        for g in segments_by_date(con):
+            segmented.add_row(
+                str(g.as_of_date), f"{g.clients:,}", g.value_tiers, g.strategies, str(g.clusters), f"{g.offers:,}",
+                f"{g.signals_new}/{g.signals_active}/{g.signals_closed}", f"{g.watch_list:,}", g.params_version,
+            )  # fmt: skip
+        console.print(segmented)
         rules = Table(title="Quarantine by rule")
         for col in ("source", "rule", "rows"):
             rules.add_column(col)
