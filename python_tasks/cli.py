@@ -83,32 +83,30 @@ def cmd_build_profile(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_clv(args: argparse.Namespace) -> int:
-    """The DAG's CLV stage outside Airflow: value every client of D's profile (each date of a range)."""
+def _each_date(args: argparse.Namespace, run) -> int:  # noqa: ANN001 - run(day, run_id) -> dict
+    """Run a stage for --date, or each date of --date .. --to, printing each run's summary."""
     from datetime import timedelta
-
-    from python_tasks.clv.job import run_clv
 
     day, last = args.date, args.to or args.date
     while day <= last:
         run_id = f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
-        print(json.dumps(run_clv(day, run_id), indent=2, ensure_ascii=False))
+        print(json.dumps(run(day, run_id), indent=2, ensure_ascii=False))
         day += timedelta(days=1)
     return 0
+
+
+def cmd_clv(args: argparse.Namespace) -> int:
+    """The DAG's CLV stage outside Airflow: value every client of D's profile (each date of a range)."""
+    from python_tasks.clv.job import run_clv
+
+    return _each_date(args, run_clv)
 
 
 def cmd_segments(args: argparse.Namespace) -> int:
     """The DAG's segments stage outside Airflow (each date of a range)."""
-    from datetime import timedelta
-
     from python_tasks.segments.job import run_segments
 
-    day, last = args.date, args.to or args.date
-    while day <= last:
-        run_id = f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
-        print(json.dumps(run_segments(day, run_id), indent=2, ensure_ascii=False))
-        day += timedelta(days=1)
-    return 0
+    return _each_date(args, run_segments)
 
 
 def cmd_dbt_docs(args: argparse.Namespace) -> int:

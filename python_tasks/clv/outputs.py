@@ -6,6 +6,8 @@ Every table is partitioned by ``as_of_date``: a run for D replaces exactly D's r
 
 from __future__ import annotations
 
+from python_tasks.io.warehouse import ddl_columns
+
 TABLES: dict[str, str] = {
     # one row per client per scenario per business date
     "client_values": """
@@ -83,5 +85,4 @@ def ddl() -> list[str]:
 
 def columns(table: str) -> list[str]:
     """Column names of an output table, in order."""
-    body = TABLES[table].split("PRIMARY KEY")[0]
-    return [part.split()[0] for part in body.split(",") if part.strip()]
+    return ddl_columns(TABLES[table])

@@ -7,6 +7,8 @@ from datetime import date
 
 import duckdb
 
+from python_tasks.io.warehouse import table_exists
+
 
 @dataclass(frozen=True)
 class ValueDate:
@@ -25,9 +27,7 @@ class ValueDate:
 
 def clv_by_date(con: duckdb.DuckDBPyConnection, limit: int = 5) -> list[ValueDate]:
     """Portfolio totals of the latest ``limit`` CLV runs, per scenario (empty before the first run)."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'valuation' AND table_name = 'client_values'"
-    ).fetchone()[0]
+    exists = table_exists(con, "valuation", "client_values")
     if not exists:
         return []
     rows = con.execute(

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from python_tasks.io.warehouse import table_exists
+
 
 @dataclass(frozen=True)
 class SourceStatus:
@@ -68,9 +70,7 @@ def quarantine_by_rule(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[
 
 def last_dbt_build(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     """Status counts of the latest dbt build (run, business date, resource type, status, nodes, seconds)."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'audit' AND table_name = 'dbt_results'"
-    ).fetchone()[0]
+    exists = table_exists(con, "audit", "dbt_results")
     if not exists:  # a warehouse no dbt build has written to yet
         return []
     return con.execute(

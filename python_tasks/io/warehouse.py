@@ -165,3 +165,17 @@ def replace_partition(
     finally:
         con.unregister("_partition_frame")
     return len(frame)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists (a stage's tables appear with its first run)."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = $s AND table_name = $t", {"s": schema, "t": table}
+        ).fetchone()[0]
+    )
+
+
+def ddl_columns(body: str) -> list[str]:
+    """Column names, in order, of a CREATE TABLE body ("name TYPE …, …, PRIMARY KEY (…)")."""
+    return [part.split()[0] for part in body.split("PRIMARY KEY")[0].split(",") if part.strip()]

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from python_tasks.io.warehouse import connect, replace_partition
+from python_tasks.io.warehouse import connect, replace_partition, table_exists
 from python_tasks.segments import outputs
 from python_tasks.segments.clusters import PreviousClusters
 from python_tasks.segments.early_warning import HISTORY_COLUMNS, WarningParams
@@ -42,10 +42,7 @@ def _read(con, sql: str, **params: object) -> pd.DataFrame:  # noqa: ANN001 - a 
 
 def _values(con, day: date, stressed: str) -> pd.DataFrame:  # noqa: ANN001
     """Base and stressed CLV with the figures the summaries weigh (valuation.client_values of D)."""
-    valued = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'valuation' AND table_name = 'client_values'"
-    ).fetchone()[0]
-    if not valued:
+    if not table_exists(con, "valuation", "client_values"):
         return pd.DataFrame()
     return _read(
         con,

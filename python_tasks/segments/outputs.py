@@ -6,6 +6,8 @@ one transaction.
 
 from __future__ import annotations
 
+from python_tasks.io.warehouse import ddl_columns
+
 SCHEMA = "segments"
 
 TABLES: dict[str, str] = {
@@ -96,5 +98,4 @@ def ddl() -> list[str]:
 
 def columns(table: str) -> list[str]:
     """Column names of an output table, in order."""
-    body = TABLES[table].split("PRIMARY KEY")[0]
-    return [part.split()[0] for part in body.split(",") if part.strip()]
+    return ddl_columns(TABLES[table])

@@ -7,6 +7,8 @@ from datetime import date
 
 import duckdb
 
+from python_tasks.io.warehouse import table_exists
+
 
 @dataclass(frozen=True)
 class SegmentDate:
@@ -25,9 +27,7 @@ class SegmentDate:
 
 def segments_by_date(con: duckdb.DuckDBPyConnection, limit: int = 5) -> list[SegmentDate]:
     """The latest ``limit`` segmentation runs (empty before the first)."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'segments' AND table_name = 'runs'"
-    ).fetchone()[0]
+    exists = table_exists(con, "segments", "runs")
     if not exists:
         return []
     rows = con.execute(

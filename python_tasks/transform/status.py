@@ -7,6 +7,8 @@ from datetime import date
 
 import duckdb
 
+from python_tasks.io.warehouse import table_exists
+
 
 @dataclass(frozen=True)
 class ProfileDate:
@@ -23,9 +25,7 @@ class ProfileDate:
 
 def profile_by_date(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[ProfileDate]:
     """The latest ``limit`` business dates of ``marts.fct_client_profile`` (empty before the first build)."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' AND table_name = 'fct_client_profile'"
-    ).fetchone()[0]
+    exists = table_exists(con, "marts", "fct_client_profile")
     if not exists:
         return []
     rows = con.execute(
