@@ -6,10 +6,11 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 SCALE ?= M
+REPEAT ?= 1
 DEMO_FIRST_DATE ?= 2026-11-20
 DEMO_DAYS ?= 3
 
-.PHONY: setup demo test test-all lint bench bench-profile bench-clv clean
+.PHONY: setup demo test test-all lint bench bench-profile bench-clv bench-segments clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -49,6 +50,11 @@ bench-profile: $(VENV)/.synced
 ## bench-clv: CLV engine at SCALE (S, M or L) against a per-client Python loop: time, peak memory, speed-up, agreement
 bench-clv: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.clv --scale $(SCALE)
+
+## bench-segments: the daily segmentation (segment_portfolio) at SCALE on two consecutive dates: time per step, peak memory
+## (REPEAT=N runs the daily step N times, the median is reported)
+bench-segments: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.segments --scale $(SCALE) --repeat $(REPEAT)
 
 clean:
 	rm -rf var airflow_home

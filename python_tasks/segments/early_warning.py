@@ -95,7 +95,6 @@ class WarningParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: str = Field("1", min_length=1, description="Stamped on output rows by the caller.")
     points_low: float = Field(1.0, gt=0, description="Watch-list points of a low-severity signal.")
     points_medium: float = Field(3.0, gt=0, description="Points of a medium-severity signal.")
     points_high: float = Field(6.0, gt=0, description="Points of a high-severity signal.")
