@@ -16,6 +16,7 @@ import pandas as pd
 
 from python_tasks.segments.params import Condition, NextBestOffer
 from python_tasks.segments.products import Holdings
+from python_tasks.segments.tiers import format_cny
 
 LIMIT_INCREASE = "limit_increase"
 _OPS = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt,
@@ -40,8 +41,14 @@ def _condition(frame: pd.DataFrame, h: Holdings, c: Condition, rule: str) -> tup
         return (inside if c.op == "in" else ~inside), None
     values = pd.to_numeric(col, errors="coerce") if not isinstance(c.value, str) else col
     mask = _OPS[c.op](values, c.value).fillna(False).to_numpy(dtype=bool)  # a missing value never qualifies
-    shown = values.map("{:.2f}".format) if not isinstance(c.value, str) else values.astype(str)
-    return mask, f"{c.column} " + shown + f" {_SYMBOL[c.op]} {c.value}"
+    if isinstance(c.value, str):
+        shown, limit = values.astype(str), str(c.value)
+    elif c.column.endswith("_cny"):  # amounts as a credit officer reads them
+        shown = format_cny(values.to_numpy(dtype=float)).set_axis(values.index)
+        limit = format_cny(np.array([float(c.value)]))[0]
+    else:
+        shown, limit = values.map("{:.2f}".format), f"{c.value}"
+    return mask, f"{c.column} " + shown + f" {_SYMBOL[c.op]} {limit}"
 
 
 def forbidden_offers(cfg: NextBestOffer, catalogue: pd.DataFrame) -> dict[str, set[str]]:

@@ -89,9 +89,9 @@ def risk_tiers(
     pd_text = pd.Series(pd_ * 100).map("{:.2f} %".format)
     band = np.array(
         [
-            f"< {cfg.low_max_pd:.2%}",
-            f"in [{cfg.low_max_pd:.2%}, {cfg.medium_max_pd:.2%})",
-            f"≥ {cfg.medium_max_pd:.2%}",
+            f"< {cfg.low_max_pd * 100:.2f} %",
+            f"in [{cfg.low_max_pd * 100:.2f} %, {cfg.medium_max_pd * 100:.2f} %)",
+            f"≥ {cfg.medium_max_pd * 100:.2f} %",
         ],
         dtype=object,
     )

@@ -257,3 +257,9 @@ def test_segment_summary_weights_raroc_by_capital():
     s = segment_summary(frame, ["tier"]).set_index("segment")
     assert s.loc["a", "raroc"] == pytest.approx(4.0 / 40.0) and np.isnan(s.loc["b", "raroc"])
     assert s.loc["a", "share_of_clv"] == pytest.approx(0.5) and s["clients"].sum() == 3
+
+
+def test_amounts_in_offer_reasons_read_as_money(rules):
+    got = _offer(rules, industry_section_code="G", enterprise_size="small", deposit_balance_cny=79_920_870.0)
+    assert got["next_best_offer"] == "cash_management"
+    assert "(deposit_balance_cny CNY 79.92 m ≥ CNY 10.00 m)" in got["offer_reason_en"]
