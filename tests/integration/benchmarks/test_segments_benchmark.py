@@ -76,7 +76,7 @@ def test_day_2_builds_on_day_1s_stored_run(s_scale_run):
     assert day2["previous"]["open_signals"] == day1["signals"]["new"] > 0
     assert day2["rows"]["migration"] > 0
     assert day2["signals"]["active"] > 0 and day2["signals"].get("closed", 0) > 0
-    assert day2["memory"]["after previous run"]["rss_mb"] > 0
+    assert day2["memory"]["steps"]["previous run (job._previous_run)"]["rss_mb"] > 0
 
 
 def test_the_synthetic_profile_has_the_marts_columns_and_the_context_the_jobs(s_scale_run):
