@@ -809,11 +809,13 @@ class _Memory:
         return {"steps": self.steps, "peak_mb": self.peak_mb, "step_peaks": self.resettable}
 
 
-def _read_day(home: Path, day: str):  # noqa: ANN202 - (profile, values, context, catalogue)
+def _read_day(home: Path, day: str, profile_columns: list[str]):  # noqa: ANN202 - (profile, values, context, catalogue)
+    """The day's inputs; of the profile only the columns the job selects (portfolio.profile_columns)."""
     import pandas as pd
 
     paths = _paths(home)
-    return tuple(pd.read_parquet(paths[k]) for k in (f"{day}_profile", f"{day}_values", f"{day}_context", "catalogue"))
+    profile = pd.read_parquet(paths[f"{day}_profile"], columns=profile_columns)
+    return (profile, *(pd.read_parquet(paths[k]) for k in (f"{day}_values", f"{day}_context", "catalogue")))
 
 
 def _segment(home: Path, day: str, previous_from: Path | None, memory: _Memory) -> tuple[dict, object]:
@@ -828,11 +830,11 @@ def _segment(home: Path, day: str, previous_from: Path | None, memory: _Memory) 
     from python_tasks.settings import SEGMENT_RULES_FILE
 
     memory.checkpoint("interpreter and imports")
+    params = load_segment_params(SEGMENT_RULES_FILE)
     started = time.perf_counter()
-    profile, values, context, products = _read_day(home, day)
+    profile, values, context, products = _read_day(home, day, portfolio.profile_columns(params))
     read = time.perf_counter()
     memory.checkpoint("read the inputs (Parquet)")
-    params = load_segment_params(SEGMENT_RULES_FILE)
     previous = _previous_run(previous_from, DAYS[day], params) if previous_from else None
     built = time.perf_counter()
     if previous_from:

@@ -23,7 +23,14 @@ from python_tasks.segments import outputs
 from python_tasks.segments.clusters import PreviousClusters
 from python_tasks.segments.early_warning import HISTORY_COLUMNS, WarningParams
 from python_tasks.segments.params import SegmentParams, load_segment_params
-from python_tasks.segments.portfolio import PreviousRun, SegmentInputError, migrations, segment_portfolio
+from python_tasks.segments.portfolio import (
+    PREVIOUS_SEGMENT_COLUMNS,
+    PreviousRun,
+    SegmentInputError,
+    migrations,
+    profile_columns,
+    segment_portfolio,
+)
 from python_tasks.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +45,19 @@ class SegmentRunError(RuntimeError):
 
 def _read(con, sql: str, **params: object) -> pd.DataFrame:  # noqa: ANN001 - a DuckDB connection
     return con.execute(sql, params).df()
+
+
+def _profile_select(con, params: SegmentParams) -> str:  # noqa: ANN001
+    """The select list of the profile columns the rules need; a column the rules name that the profile lacks
+    stops the run naming it (identifiers are checked against the table, never taken on trust)."""
+    have = set(con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' AND table_name = 'fct_client_profile'"
+    ).df()["column_name"])  # fmt: skip
+    wanted = profile_columns(params)
+    missing = [c for c in wanted if c not in have]
+    if missing:
+        raise SegmentRunError(f"marts.fct_client_profile lacks the column(s) {missing} the segmentation rules read")
+    return ", ".join(f'"{c}"' for c in wanted)
 
 
 def _values(con, day: date, stressed: str) -> pd.DataFrame:  # noqa: ANN001
@@ -113,7 +133,8 @@ def _previous_run(con, day: date, params: SegmentParams) -> PreviousRun | None: 
     if not row or row[0] is None:
         return None
     previous = row[0]
-    segments = _read(con, f"SELECT * FROM {outputs.SCHEMA}.client_segments WHERE as_of_date = $d", d=previous)
+    segments = _read(con, f"SELECT {', '.join(PREVIOUS_SEGMENT_COLUMNS)} FROM {outputs.SCHEMA}.client_segments "
+                          "WHERE as_of_date = $d", d=previous)  # fmt: skip
     open_signals = _read(
         con,
         f"SELECT * FROM {outputs.SCHEMA}.warning_signals WHERE as_of_date = $d AND status IN ('new', 'active')",
@@ -149,7 +170,7 @@ def _month_end_migration(con, day: date) -> pd.DataFrame | None:  # noqa: ANN001
     ).fetchone()
     if start is None or end is None:
         return None
-    read = f"SELECT * FROM {outputs.SCHEMA}.client_segments WHERE as_of_date = $d"
+    read = f"SELECT {', '.join(PREVIOUS_SEGMENT_COLUMNS)} FROM {outputs.SCHEMA}.client_segments WHERE as_of_date = $d"
     return migrations(_read(con, read, d=start), _read(con, read, d=end), "month_end", start, end)
 
 
@@ -162,7 +183,8 @@ def run_segments(as_of_date: date | str, run_id: str) -> dict:
     with connect() as con:
         for statement in outputs.ddl():
             con.execute(statement)
-        profile = _read(con, "SELECT * EXCLUDE (_run_id) FROM marts.fct_client_profile WHERE as_of_date = $d", d=day)
+        profile = _read(con, f"SELECT {_profile_select(con, params)} FROM marts.fct_client_profile WHERE as_of_date = $d",
+                        d=day)  # fmt: skip
         if profile.empty:
             raise SegmentRunError(
                 f"no client profile for {day}: build it first (dbt_build, or build-profile --date {day})"

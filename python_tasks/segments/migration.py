@@ -21,29 +21,40 @@ def migration_matrix(before: pd.DataFrame, now: pd.DataFrame, dimension: str) ->
         missing = [c for c in ("client_id", "label", "ead_cny") if c not in frame.columns]
         if missing:
             raise ValueError(f"migration {dimension}: {name} lacks {missing}")
+    rename = {"label": dimension}
+    return migration_matrices(before.rename(columns=rename), now.rename(columns=rename), [dimension])
+
+
+def migration_matrices(before: pd.DataFrame, now: pd.DataFrame, dimensions: list[str]) -> pd.DataFrame:
+    """One matrix per dimension from one outer join of the two runs (client_id, ead_cny and a label column
+    per dimension in each)."""
+    for name, frame in (("before", before), ("now", now)):
         if frame["client_id"].duplicated().any():
-            raise ValueError(f"migration {dimension}: {name} has duplicate client_id")
-    joined = before[["client_id", "label", "ead_cny"]].merge(
-        now[["client_id", "label", "ead_cny"]], on="client_id", how="outer", suffixes=("_before", "_now")
-    )
-    joined["from_label"] = joined["label_before"].astype(object).where(joined["label_before"].notna(), NEW)
-    joined["to_label"] = joined["label_now"].astype(object).where(joined["label_now"].notna(), GONE)
-    joined["from_label"] = joined["from_label"].astype(str)
-    joined["to_label"] = joined["to_label"].astype(str)
-    joined["exposure_cny"] = joined["ead_cny_now"].fillna(joined["ead_cny_before"]).fillna(0.0)
-    joined["exposure_before_cny"] = joined["ead_cny_before"].fillna(0.0)
-    out = (
-        joined.groupby(["from_label", "to_label"], sort=True)
-        .agg(
-            clients=("client_id", "size"),
-            exposure_cny=("exposure_cny", "sum"),
-            exposure_before_cny=("exposure_before_cny", "sum"),
-        )  # fmt: skip
-        .reset_index()
-    )
-    out.insert(0, "dimension", dimension)
-    out["clients"] = out["clients"].astype(np.int64)
-    return out[list(MIGRATION_COLUMNS)]
+            raise ValueError(f"migration: {name} has duplicate client_id")
+    joined = before.merge(now, on="client_id", how="outer", suffixes=("_before", "_now"))
+    exposure = joined["ead_cny_now"].fillna(joined["ead_cny_before"]).fillna(0.0).to_numpy(dtype=float)
+    exposure_before = joined["ead_cny_before"].fillna(0.0).to_numpy(dtype=float)
+    parts = []
+    for dim in dimensions:
+        frame = pd.DataFrame({
+            "from_label": joined[f"{dim}_before"].astype(object).where(joined[f"{dim}_before"].notna(), NEW).astype(str),
+            "to_label": joined[f"{dim}_now"].astype(object).where(joined[f"{dim}_now"].notna(), GONE).astype(str),
+            "exposure_cny": exposure,
+            "exposure_before_cny": exposure_before,
+        })  # fmt: skip
+        out = (
+            frame.groupby(["from_label", "to_label"], sort=True)
+            .agg(
+                clients=("exposure_cny", "size"),
+                exposure_cny=("exposure_cny", "sum"),
+                exposure_before_cny=("exposure_before_cny", "sum"),
+            )
+            .reset_index()
+        )
+        out.insert(0, "dimension", dim)
+        out["clients"] = out["clients"].astype(np.int64)
+        parts.append(out[list(MIGRATION_COLUMNS)])
+    return pd.concat(parts, ignore_index=True)
 
 
 SUMMARY_COLUMNS = (

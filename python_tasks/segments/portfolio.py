@@ -24,11 +24,18 @@ from python_tasks.segments.early_warning import (
     update_signal_history,
 )
 from python_tasks.segments.lifecycle import lifecycle_stages
-from python_tasks.segments.migration import migration_matrix, segment_summary
+from python_tasks.segments.migration import migration_matrices, segment_summary
 from python_tasks.segments.params import SegmentParams
 from python_tasks.segments.products import holdings, usage_patterns
 from python_tasks.segments.recommend import next_best_offers
-from python_tasks.segments.tiers import ValueThresholds, risk_tiers, strategies, value_thresholds, value_tiers
+from python_tasks.segments.tiers import (
+    ValueThresholds,
+    lookup,
+    risk_tiers,
+    strategies,
+    value_thresholds,
+    value_tiers,
+)
 
 #: the per-client context the early-warning rules compare today's facts with (built by the job)
 CONTEXT_COLUMNS = (
@@ -43,6 +50,30 @@ _TODAY = (
     "industry_section_code", "industry_npl_ratio_change_yoy_pp", "industry_output_growth_pct",
     "collateral_coverage_ratio", "ead_cny", "is_defaulted",
 )  # fmt: skip
+
+
+#: profile columns the segmentation reads besides those named in the rules (offer conditions, cluster features)
+_PROFILE_COLUMNS = (
+    "client_id", "client_status", "asset_class", "enterprise_size", "industry_section_code", "region_code",
+    "region_economic_tier", "ead_cny", "products_held_list", "has_credit_exposure", "tenure_months",
+    "drawn_balance_cny", "drawn_balance_12m_ago_cny", "exposure_growth_12m", "fee_events_12m",
+    "days_since_last_contact", *[c for c in _TODAY if c not in ("client_id", "clv_cny", "ead_cny", "is_defaulted")],
+)  # fmt: skip
+#: columns the segmentation derives itself or takes from the CLV (never read from the profile)
+_DERIVED = (
+    "value_tier", "risk_tier", "strategy", "lifecycle_stage", "usage_pattern", "is_prospect", "clv_cny",
+    "clv_stressed_cny", "pit_pd", "capital_cny", "expected_loss_12m_cny", "raroc_numerator_cny", "is_defaulted",
+)  # fmt: skip
+#: the previous run's segment columns the next run reads (migration, clusters)
+PREVIOUS_SEGMENT_COLUMNS = ("client_id", "ead_cny", "feature_fingerprint", *outputs.MIGRATION_DIMENSIONS)
+
+
+def profile_columns(params: SegmentParams) -> list[str]:
+    """The profile columns a run reads: the fixed ones plus every column an offer rule or the clustering
+    names (a large portfolio should not carry the profile's ninety columns through the segmentation)."""
+    named = [c.column for rule in params.next_best_offer.rules for c in rule.when if c.column is not None]
+    wanted = [*_PROFILE_COLUMNS, *named, *params.clusters.features]
+    return list(dict.fromkeys(c for c in wanted if c not in _DERIVED))
 
 
 class SegmentInputError(ValueError):
@@ -69,8 +100,7 @@ class SegmentedPortfolio:
 
 
 def _label(params: SegmentParams, kind: str, values: np.ndarray) -> np.ndarray:
-    zh = {k: v.zh for k, v in params.labels[kind].items()}
-    return pd.Series(values, dtype=object).map(zh).to_numpy(dtype=object)
+    return lookup(values, {k: v.zh for k, v in params.labels[kind].items()}, f"labels.{kind}")
 
 
 def classify(
@@ -103,7 +133,8 @@ def classify(
         ("policy_terms_zh", lambda p: p.credit_terms.zh), ("policy_service_en", lambda p: p.service.en),
         ("policy_service_zh", lambda p: p.service.zh), ("review_months", lambda p: p.review_months),
     ):  # fmt: skip
-        frame[column] = frame["strategy"].map({k: pick(v) for k, v in policies.items()})
+        frame[column] = lookup(frame["strategy"].to_numpy(), {k: pick(v) for k, v in policies.items()}, "policies")
+    frame["review_months"] = frame["review_months"].astype(np.int64)
     frame["lifecycle_stage"], frame["lifecycle_reason"] = lifecycle_stages(frame, params.lifecycle)
     held = holdings(frame["products_held_list"], catalogue)
     frame["usage_pattern"] = usage_patterns(held, catalogue)
@@ -137,19 +168,18 @@ def signal_inputs(frame: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
     return inputs
 
 
-def _pick(table: pd.DataFrame, dimension: str) -> pd.DataFrame:
-    return pd.DataFrame({"client_id": table["client_id"], "label": table[dimension].astype(str),
-                         "ead_cny": table["ead_cny"].astype(float)})  # fmt: skip
-
-
 def migrations(before: pd.DataFrame, now: pd.DataFrame, comparison: str, start: date, end: date) -> pd.DataFrame:
-    """Migration matrices of every tracked segmentation between two runs' client_segments."""
-    parts = []
-    for dimension in outputs.MIGRATION_DIMENSIONS:
-        m = migration_matrix(_pick(before, dimension), _pick(now, dimension), dimension)
-        m["comparison"], m["from_date"], m["to_date"] = comparison, start, end
-        parts.append(m)
-    return pd.concat(parts, ignore_index=True)
+    """Migration matrices of every tracked segmentation between two runs' client_segments (one join of
+    the two runs, then one matrix per segmentation)."""
+    dims = list(outputs.MIGRATION_DIMENSIONS)
+
+    def lean(table: pd.DataFrame) -> pd.DataFrame:
+        return table[["client_id", "ead_cny", *dims]].astype({d: str for d in dims} | {"ead_cny": float})
+
+    parts = [migration_matrices(lean(before), lean(now), dims)]
+    out = pd.concat(parts, ignore_index=True)
+    out["comparison"], out["from_date"], out["to_date"] = comparison, start, end
+    return out
 
 
 def segment_portfolio(

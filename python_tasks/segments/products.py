@@ -34,15 +34,17 @@ def holdings(products_held_list: pd.Series, catalogue: pd.DataFrame) -> Holdings
     """Parse comma-separated product codes; a code missing from the catalogue (ref_products) is an error
     naming it, never silently dropped."""
     codes = tuple(catalogue["product_code"].astype(str))
-    lists = products_held_list.fillna("").astype(str).reset_index(drop=True)
+    # few distinct lists among a million clients: parse each distinct list once
+    which, distinct = pd.factorize(products_held_list.fillna("").astype(str).to_numpy(dtype=object))
+    lists = pd.Series(distinct, dtype=object)
     exploded = lists.str.split(",").explode()
     exploded = exploded[exploded.str.len() > 0].str.strip()
     position = pd.Index(codes).get_indexer(exploded.to_numpy())
     if np.any(position < 0):
         raise ValueError(f"products_held_list: unknown product code(s) {sorted(set(exploded[position < 0]))[:5]}")
-    held = np.zeros((len(lists), len(codes)), dtype=bool)
-    held[exploded.index.to_numpy(), position] = True
-    return Holdings(codes, held)
+    per_list = np.zeros((len(lists), len(codes)), dtype=bool)
+    per_list[exploded.index.to_numpy(), position] = True
+    return Holdings(codes, per_list[which])
 
 
 def usage_patterns(h: Holdings, catalogue: pd.DataFrame) -> np.ndarray:

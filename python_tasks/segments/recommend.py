@@ -14,7 +14,7 @@ import operator
 import numpy as np
 import pandas as pd
 
-from python_tasks.segments.params import Condition, NextBestOffer
+from python_tasks.segments.params import RISK_TIERS, Condition, NextBestOffer
 from python_tasks.segments.products import Holdings
 from python_tasks.segments.tiers import format_cny
 
@@ -24,7 +24,9 @@ _OPS = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.
 _SYMBOL = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "le": "≤", "in": "in", "not_in": "not in"}
 
 
-def _condition(frame: pd.DataFrame, h: Holdings, c: Condition, rule: str) -> tuple[np.ndarray, pd.Series | None]:
+def _condition(frame: pd.DataFrame, h: Holdings, c: Condition, rule: str) -> tuple[np.ndarray, object]:
+    """The rows where the condition holds, and a function that writes its evidence for chosen rows (None
+    for conditions on products held and on booleans, whose text says enough)."""
     if c.holds_any is not None:
         return h.holds_any(c.holds_any), None
     if c.holds_none is not None:
@@ -41,14 +43,19 @@ def _condition(frame: pd.DataFrame, h: Holdings, c: Condition, rule: str) -> tup
         return (inside if c.op == "in" else ~inside), None
     values = pd.to_numeric(col, errors="coerce") if not isinstance(c.value, str) else col
     mask = _OPS[c.op](values, c.value).fillna(False).to_numpy(dtype=bool)  # a missing value never qualifies
-    if isinstance(c.value, str):
-        shown, limit = values.astype(str), str(c.value)
-    elif c.column.endswith("_cny"):  # amounts as a credit officer reads them
-        shown = format_cny(values.to_numpy(dtype=float)).set_axis(values.index)
-        limit = format_cny(np.array([float(c.value)]))[0]
-    else:
-        shown, limit = values.map("{:.2f}".format), f"{c.value}"
-    return mask, f"{c.column} " + shown + f" {_SYMBOL[c.op]} {limit}"
+
+    def evidence(rows: np.ndarray) -> pd.Series:
+        chosen = values.iloc[rows]
+        if isinstance(c.value, str):
+            shown, limit = chosen.astype(str), str(c.value)
+        elif c.column.endswith("_cny"):  # amounts as a credit officer reads them
+            shown = format_cny(chosen.to_numpy(dtype=float))
+            limit = format_cny(np.array([float(c.value)]))[0]
+        else:
+            shown, limit = chosen.map("{:.2f}".format), f"{c.value}"
+        return f"{c.column} " + pd.Series(shown.to_numpy(dtype=object)) + f" {_SYMBOL[c.op]} {limit}"
+
+    return mask, evidence
 
 
 def forbidden_offers(cfg: NextBestOffer, catalogue: pd.DataFrame) -> dict[str, set[str]]:
@@ -81,36 +88,42 @@ def next_best_offers(frame: pd.DataFrame, h: Holdings, cfg: NextBestOffer, catal
 
     offer = np.full(n, None, dtype=object)
     rule_id = np.full(n, None, dtype=object)
-    reason_en = pd.Series([None] * n, dtype=object)
-    reason_zh = pd.Series([None] * n, dtype=object)
+    reason_en = np.full(n, None, dtype=object)
+    reason_zh = np.full(n, None, dtype=object)
+    tier_index = pd.Index(RISK_TIERS).get_indexer(risk)
+    if np.any(tier_index < 0):
+        raise ValueError(f"next best offer: unknown risk tier(s) {sorted(set(risk[tier_index < 0]))}")
     todo = open_to_offers.copy()
     for rule in cfg.rules:
         if not todo.any():
             break
         mask = todo.copy()
-        evidence: list[pd.Series] = []
+        writers = []
         for c in rule.when:
-            hit, shown = _condition(frame, h, c, rule.id)
+            hit, writer = _condition(frame, h, c, rule.id)
             mask &= hit
-            if shown is not None:
-                evidence.append(shown)
+            if writer is not None:
+                writers.append(writer)
         if rule.offer == LIMIT_INCREASE:
             mask &= holds_credit
         else:
             mask &= ~h.holds_any([rule.offer])
-        allowed = np.array([rule.offer not in forbidden.get(t, set()) for t in ("low", "medium", "high", "default")])
-        tier_index = pd.Index(["low", "medium", "high", "default"]).get_indexer(risk)
+        allowed = np.array([rule.offer not in forbidden.get(t, set()) for t in RISK_TIERS])
         mask &= allowed[tier_index]
-        if not mask.any():
+        rows = np.flatnonzero(mask)
+        if rows.size == 0:
             continue
-        offer[mask] = rule.offer
-        rule_id[mask] = rule.id
-        detail = pd.Series("", index=range(n), dtype=object)
-        for e in evidence:
-            detail = detail + np.where(detail == "", "", "; ") + e
-        detail = detail.where(detail == "", " (" + detail + ")")
-        reason_en[mask] = (rule.reason.en + detail)[mask]
-        reason_zh[mask] = (rule.reason.zh + detail)[mask]
-        todo &= ~mask
+        offer[rows] = rule.offer
+        rule_id[rows] = rule.id
+        if writers:
+            detail = writers[0](rows)
+            for write in writers[1:]:
+                detail = detail + "; " + write(rows)
+            detail = (" (" + detail + ")").to_numpy(dtype=object)
+        else:
+            detail = ""
+        reason_en[rows] = rule.reason.en + detail
+        reason_zh[rows] = rule.reason.zh + detail
+        todo[rows] = False
     return pd.DataFrame({"next_best_offer": offer, "offer_rule": rule_id, "offer_reason_en": reason_en,
                          "offer_reason_zh": reason_zh})  # fmt: skip

@@ -20,6 +20,16 @@ import pandas as pd
 from python_tasks.segments.params import RISK_TIERS, RiskTier, ValueTier
 
 
+def lookup(keys: np.ndarray | pd.Series, table: dict, what: str) -> np.ndarray:
+    """table[key] for every key, by factorising the keys (few distinct values, a million rows): a key
+    missing from the table is an error naming it."""
+    codes, uniques = pd.factorize(pd.Series(keys, dtype=object), use_na_sentinel=False)
+    missing = [u for u in uniques if u not in table]
+    if missing:
+        raise ValueError(f"{what}: no entry for {missing[:5]}")
+    return np.array([table[u] for u in uniques], dtype=object)[codes]
+
+
 def format_cny(amount: np.ndarray | pd.Series) -> pd.Series:
     """CNY amounts in the unit a credit officer reads: 'CNY 1.23 m', 'CNY 45.6 k', 'CNY −2.10 bn'."""
     x = pd.Series(np.asarray(amount, dtype=float))
@@ -105,9 +115,6 @@ def risk_tiers(
 
 def strategies(value_tier: np.ndarray, risk_tier: np.ndarray, matrix: dict[str, dict[str, str]]) -> np.ndarray:
     """The strategy cell of each client's value × risk position."""
-    lookup = {f"{v}|{r}": s for v, row in matrix.items() for r, s in row.items()}
+    cells = {f"{v}|{r}": s for v, row in matrix.items() for r, s in row.items()}
     keys = pd.Series(value_tier, dtype=object) + "|" + pd.Series(risk_tier, dtype=object)
-    out = keys.map(lookup)
-    if out.isna().any():
-        raise ValueError(f"strategy: no cell for {keys[out.isna()].iloc[0]}")
-    return out.to_numpy(dtype=object)
+    return lookup(keys.to_numpy(dtype=object), cells, "strategy matrix")
