@@ -21,15 +21,22 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
 3. `dbt_build`: `dbt build --selector daily_build` in-process (seeds, staging models and their tests);
    every node's status, rows and time go to the task log and `audit.dbt_results`; a failed model or
    test stops the run.
+   `profile_gate`: the GX suite of the client profile (expectations/profile.yml): industry and size of
+   every client, plausible ratios, EAD not below drawn; every result in `audit.dq_results`; an error-level
+   failure stops the run (docs/quality.md).
 4. `clv`: the CLV engine (python_tasks/clv, docs/clv.md): calibrates retention and the scorecard on the
    history, values every client of D's profile under the baseline, adverse and severe scenarios,
    attributes the change since the previous run, backtests earlier runs, and replaces D's rows of the
    `valuation` tables in one transaction. A missing profile or macro outlook stops the run naming it.
+   `clv_gate` (expectations/clv.yml): one row per client per scenario, finite values, components adding up
+   to the CLV, PD and LGD in range, stress not raising the portfolio's value.
 5. `segments`: segments and early warnings (python_tasks/segments, docs/segments.md): value and risk tiers,
    the value × risk strategy with its credit policy, lifecycle stage, usage pattern, behavioural clusters
    (stable ids across runs), next best offer, early-warning signals with their lifecycle and the watch
    list, migration matrices and segment summaries; replaces D's rows of the `segments` tables in one
-   transaction. A missing profile or CLV for D stops the run naming it.
+   transaction. A missing profile or CLV for D stops the run naming it. `segments_gate`
+   (expectations/segments.yml): every client segmented with allowed labels, no offer its rules forbid,
+   signals in a consistent state.
 6. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
    It runs only if every ingest task succeeded, so a failed run is never reported as good.
 
@@ -74,6 +81,18 @@ def raw_gate() -> dict:
 
     context = get_current_context()
     return run_raw_gate(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+
+
+@task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
+def stage_gate(gate: str) -> dict:
+    """Validate a stage's outputs for D (expectations/<gate>.yml); an error-level failure stops the run."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.quality.stage_gates import run_stage_gate
+
+    context = get_current_context()
+    return run_stage_gate(gate, as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
 
 
 @task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
@@ -147,7 +166,17 @@ def clv_daily():
 
     # The run's stages in order; later stages (output gates, publish) are added to this chain
     # where they belong in the run.
-    chain(ingest_stage, raw_gate(), dbt_build(), clv(), segments(), summarise())
+    chain(
+        ingest_stage,
+        raw_gate(),
+        dbt_build(),
+        stage_gate.override(task_id="profile_gate")("profile"),
+        clv(),
+        stage_gate.override(task_id="clv_gate")("clv"),
+        segments(),
+        stage_gate.override(task_id="segments_gate")("segments"),
+        summarise(),
+    )
 
 
 clv_daily()

@@ -7,23 +7,20 @@ later stage can publish.
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import UTC, date, datetime
+from datetime import date
 
 from python_tasks.contracts import load_contract
 from python_tasks.contracts.model import Contract
 from python_tasks.contracts.render import raw_table_name
 from python_tasks.io import warehouse
+from python_tasks.quality.results import GateFailed, raise_on_failure, record_outcomes
 from python_tasks.quality.suites import raw_suite
 from python_tasks.settings import get_settings
 
 log = logging.getLogger(__name__)
 GATE = "raw"
-
-
-class GateFailed(RuntimeError):
-    """An error-level expectation failed; the message names the gate, the suites and the failed checks."""
+__all__ = ["GATE", "GateFailed", "partition_query", "run_raw_gate"]
 
 
 def partition_query(contract: Contract, as_of_date: date) -> str:
@@ -42,7 +39,7 @@ def partition_query(contract: Contract, as_of_date: date) -> str:
 
 def run_raw_gate(as_of_date: str | date, run_id: str) -> dict:
     """Validate every source partition loaded by ``run_id`` for D; record the results; raise on an error."""
-    from python_tasks.quality.gx_engine import QueryBatch, kwargs_json, validate_queries
+    from python_tasks.quality.gx_engine import QueryBatch, validate_queries
 
     day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
     settings = get_settings()
@@ -62,65 +59,4 @@ def run_raw_gate(as_of_date: str | date, run_id: str) -> dict:
         contract = load_contract(source)
         batches.append(QueryBatch(f"raw.{source}", partition_query(contract, day), raw_suite(contract, day)))
     results = validate_queries(settings.warehouse_path, batches)
-    evaluated_at = datetime.now(UTC)
-    rows, failures, warnings = [], [], []
-    for suite, outcomes in results.items():
-        for o in outcomes:
-            e = o.expectation
-            rows.append(
-                (
-                    run_id,
-                    day,
-                    GATE,
-                    suite,
-                    e.type,
-                    e.column,
-                    kwargs_json(e),
-                    e.rule,
-                    e.severity,
-                    o.success,
-                    o.observed_value,
-                    o.element_count,
-                    o.unexpected_count,
-                    o.unexpected_percent,
-                    json.dumps(o.unexpected_sample, ensure_ascii=False, default=str),
-                    o.exception,
-                    evaluated_at,
-                )
-            )
-            if not o.success:
-                line = (
-                    f"{suite}: {e.type}({e.column or ''}) unexpected {o.unexpected_count}"
-                    + (f" e.g. {o.unexpected_sample[:3]}" if o.unexpected_sample else "")
-                    + (f" [{o.exception}]" if o.exception else "")
-                )
-                (failures if e.severity == "error" else warnings).append(line)
-        log.info(
-            "%s: %s rows, %d expectations, %d failed",
-            suite,
-            next((o.element_count for o in outcomes if o.element_count is not None), "?"),
-            len(outcomes),
-            sum(not o.success for o in outcomes),
-        )
-    with warehouse.connect(settings.warehouse_path) as con:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(
-            "DELETE FROM audit.dq_results WHERE run_id = $r AND gate = $g AND as_of_date = $d",
-            {"r": run_id, "g": GATE, "d": day},
-        )
-        con.executemany("INSERT INTO audit.dq_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        con.execute("COMMIT")
-    for w in warnings:
-        log.warning("warn-level check failed: %s", w)
-    summary = {
-        "gate": GATE,
-        "as_of_date": day.isoformat(),
-        "run_id": run_id,
-        "suites": len(results),
-        "expectations": len(rows),
-        "failed_errors": len(failures),
-        "failed_warnings": len(warnings),
-    }
-    if failures:
-        raise GateFailed(f"raw gate failed for {day} ({len(failures)} error-level checks):\n" + "\n".join(failures))
-    return summary
+    return raise_on_failure(record_outcomes(settings.warehouse_path, GATE, day, run_id, results))

@@ -25,8 +25,11 @@ def test_task_ids(dag):
     assert set(dag.task_ids) == {ingest_id(s) for s in internal_sources()} | {
         "raw_gate",
         "dbt_build",
+        "profile_gate",
         "clv",
+        "clv_gate",
         "segments",
+        "segments_gate",
         "summarise",
     }
     assert dag.task_group_dict["ingest"].children.keys() == {ingest_id(s) for s in internal_sources()}
@@ -66,10 +69,13 @@ def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
     assert summarise.get_flat_relative_ids(upstream=True) == {ingest_id(s) for s in internal_sources()} | {
         "raw_gate",
         "dbt_build",
+        "profile_gate",
         "clv",
+        "clv_gate",
         "segments",
+        "segments_gate",
     }
-    assert summarise.upstream_task_ids == {"segments"}
+    assert summarise.upstream_task_ids == {"segments_gate"}
     assert summarise.downstream_task_ids == set()
 
 
@@ -78,14 +84,21 @@ def test_dbt_build_follows_the_raw_gate(dag):
     assert build.pool == "duckdb_warehouse" and build.upstream_task_ids == {"raw_gate"}
 
 
-def test_clv_follows_the_profile_build(dag):
+def test_clv_follows_the_profile_gate(dag):
     clv = dag.task_dict["clv"]
-    assert clv.pool == "duckdb_warehouse" and clv.upstream_task_ids == {"dbt_build"}
+    assert clv.pool == "duckdb_warehouse" and clv.upstream_task_ids == {"profile_gate"}
 
 
-def test_segments_follow_the_clv(dag):
+def test_segments_follow_the_clv_gate(dag):
     segments = dag.task_dict["segments"]
-    assert segments.pool == "duckdb_warehouse" and segments.upstream_task_ids == {"clv"}
+    assert segments.pool == "duckdb_warehouse" and segments.upstream_task_ids == {"clv_gate"}
+
+
+@pytest.mark.parametrize(("gate", "after"), [("profile_gate", "dbt_build"), ("clv_gate", "clv"),
+                                             ("segments_gate", "segments")])  # fmt: skip
+def test_each_stage_is_followed_by_its_gate(dag, gate, after):
+    task = dag.task_dict[gate]
+    assert task.pool == "duckdb_warehouse" and task.upstream_task_ids == {after}
 
 
 def test_raw_gate_follows_every_ingest_task(dag):
