@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from great_expectations.expectations.registry import get_expectation_impl
 from python_tasks.codes import industry, uscc
 from python_tasks.io.warehouse import read_only_sqlalchemy
 from python_tasks.quality import gx_duckdb  # noqa: F401 - installs the DuckDB fix, or fails loudly
+from python_tasks.quality.results import Outcome, jsonable, kwargs_json  # noqa: F401 - kwargs_json re-exported
 from python_tasks.quality.suites import Expectation
 
 log = logging.getLogger(__name__)
@@ -90,40 +89,12 @@ class ExpectColumnValuesToBeValidIndustryCode(ColumnMapExpectation):
 
 
 @dataclass(frozen=True)
-class Outcome:
-    expectation: Expectation
-    success: bool
-    element_count: int | None
-    unexpected_count: int | None
-    unexpected_percent: float | None
-    observed_value: str | None
-    unexpected_sample: list[Any]
-    exception: str | None
-
-
-@dataclass(frozen=True)
 class QueryBatch:
     """One suite to validate on the rows of one ``SELECT`` (for the raw gate: one partition of one table)."""
 
     suite_name: str
     query: str
     expectations: list[Expectation]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()[:10] if getattr(value, "hour", 0) == 0 else value.isoformat()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def kwargs_json(expectation: Expectation) -> str:
-    return json.dumps(_jsonable(expectation.kwargs), ensure_ascii=False, sort_keys=True)
 
 
 _context = None
@@ -216,8 +187,8 @@ def _outcomes(expectations: list[Expectation], suite: Any, result: Any) -> list[
                 element_count=res.get("element_count"),
                 unexpected_count=unexpected_count,
                 unexpected_percent=res.get("unexpected_percent"),
-                observed_value=None if observed is None else json.dumps(_jsonable(observed), ensure_ascii=False),
-                unexpected_sample=_jsonable(res.get("partial_unexpected_list") or []),
+                observed_value=None if observed is None else json.dumps(jsonable(observed), ensure_ascii=False),
+                unexpected_sample=jsonable(res.get("partial_unexpected_list") or []),
                 exception=message,
             )
         )

@@ -9,16 +9,46 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from python_tasks.io import warehouse
+from python_tasks.quality.suites import Expectation
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    expectation: Expectation
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    observed_value: str | None
+    unexpected_sample: list[Any]
+    exception: str | None
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()[:10] if getattr(value, "hour", 0) == 0 else value.isoformat()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def kwargs_json(expectation: Expectation) -> str:
+    return json.dumps(jsonable(expectation.kwargs), ensure_ascii=False, sort_keys=True)
 
 
 class GateFailed(RuntimeError):
@@ -57,8 +87,6 @@ def _line(suite: str, outcome) -> str:  # noqa: ANN001 - gx_engine.Outcome
 
 def record_outcomes(database: Path, gate: str, day: date, run_id: str, results: dict[str, list]) -> GateSummary:
     """Replace this run's results of ``gate`` for D with ``results`` (suite → outcomes) and summarise."""
-    from python_tasks.quality.gx_engine import kwargs_json
-
     evaluated_at = datetime.now(UTC)
     rows, failures, warnings = [], [], []
     for suite, outcomes in results.items():
