@@ -36,7 +36,9 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
    list, migration matrices and segment summaries; replaces D's rows of the `segments` tables in one
    transaction. A missing profile or CLV for D stops the run naming it. `segments_gate`
    (expectations/segments.yml): every client segmented with allowed labels, no offer its rules forbid,
-   signals in a consistent state.
+   signals in a consistent state. `drift_gate` (expectations/drift.yml): clients, rows, exposure, CLV,
+   PD distribution and segment shares against the last good run; beyond the warn bound recorded, beyond
+   the stop bound the run stops naming the metric, the old and new value and the bound.
 6. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
    It runs only if every ingest task succeeded, so a failed run is never reported as good.
 
@@ -93,6 +95,18 @@ def stage_gate(gate: str) -> dict:
 
     context = get_current_context()
     return run_stage_gate(gate, as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+
+
+@task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
+def drift_gate() -> dict:
+    """D's portfolio against the last good run (expectations/drift.yml): warn, or stop beyond the hard bound."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.quality.stage_gates import run_drift_gate
+
+    context = get_current_context()
+    return run_drift_gate(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
 
 
 @task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
@@ -175,6 +189,7 @@ def clv_daily():
         stage_gate.override(task_id="clv_gate")("clv"),
         segments(),
         stage_gate.override(task_id="segments_gate")("segments"),
+        drift_gate(),
         summarise(),
     )
 

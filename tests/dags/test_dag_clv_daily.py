@@ -30,6 +30,7 @@ def test_task_ids(dag):
         "clv_gate",
         "segments",
         "segments_gate",
+        "drift_gate",
         "summarise",
     }
     assert dag.task_group_dict["ingest"].children.keys() == {ingest_id(s) for s in internal_sources()}
@@ -74,8 +75,9 @@ def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
         "clv_gate",
         "segments",
         "segments_gate",
+        "drift_gate",
     }
-    assert summarise.upstream_task_ids == {"segments_gate"}
+    assert summarise.upstream_task_ids == {"drift_gate"}
     assert summarise.downstream_task_ids == set()
 
 
@@ -95,7 +97,7 @@ def test_segments_follow_the_clv_gate(dag):
 
 
 @pytest.mark.parametrize(("gate", "after"), [("profile_gate", "dbt_build"), ("clv_gate", "clv"),
-                                             ("segments_gate", "segments")])  # fmt: skip
+                                             ("segments_gate", "segments"), ("drift_gate", "segments_gate")])  # fmt: skip
 def test_each_stage_is_followed_by_its_gate(dag, gate, after):
     task = dag.task_dict[gate]
     assert task.pool == "duckdb_warehouse" and task.upstream_task_ids == {after}

@@ -13,8 +13,9 @@ import pytest
 
 from python_tasks.cli import main
 from python_tasks.clv.job import run_clv
+from python_tasks.quality.drift import load_bounds
 from python_tasks.quality.results import GateFailed
-from python_tasks.quality.stage_gates import gate_suites, run_stage_gate
+from python_tasks.quality.stage_gates import gate_suites, run_drift_gate, run_stage_gate
 from python_tasks.quality.stage_suites import STAGE_GATES
 from python_tasks.sample_data.api_server import ingest_generated_external
 from python_tasks.segments.job import run_segments
@@ -143,3 +144,42 @@ def test_a_rerun_after_the_fix_passes_and_replaces_the_recorded_results(warehous
     _execute(warehouse, "UPDATE marts.fct_client_profile SET utilisation_ratio = 1.0 WHERE utilisation_ratio > 1")
     assert run_stage_gate("profile", D0, "run-1")["failed_errors"] == 0
     assert all(r[4] for r in _results(warehouse, "profile", "run-1") if r[3] == "error")
+
+
+def _copy_date(path: Path, factor_sql: str = "clv_cny") -> date:
+    """Copy D0's outputs to D0 + 1 (CLV as ``factor_sql``), with its runs, as the next day's outputs."""
+    d1 = date(2026, 11, 21)
+    with duckdb.connect(str(path)) as con:
+        con.execute("INSERT INTO marts.fct_client_profile SELECT * REPLACE (as_of_date + 1 AS as_of_date) "
+                    "FROM marts.fct_client_profile WHERE as_of_date = $d", {"d": D0})  # fmt: skip
+        con.execute(f"INSERT INTO valuation.client_values SELECT * REPLACE (as_of_date + 1 AS as_of_date, "
+                    f"{factor_sql} AS clv_cny) FROM valuation.client_values WHERE as_of_date = $d", {"d": D0})  # fmt: skip
+        con.execute("INSERT INTO segments.client_segments SELECT * REPLACE (as_of_date + 1 AS as_of_date) "
+                    "FROM segments.client_segments WHERE as_of_date = $d", {"d": D0})  # fmt: skip
+    return d1
+
+
+def test_drift_within_bounds_passes_against_the_last_good_run(warehouse):
+    d1 = _copy_date(warehouse, "clv_cny * 1.05")
+    summary = run_drift_gate(d1, "drift-ok")
+    assert summary["failed_errors"] == 0 and summary["baseline_date"] == D0.isoformat()
+    assert summary["expectations"] == 2 * len(load_bounds())
+
+
+def test_a_drifted_total_warns_then_stops_naming_the_metric_old_new_and_bound(warehouse):
+    d1 = _copy_date(warehouse, "clv_cny * 2")
+    with pytest.raises(GateFailed) as info:
+        run_drift_gate(d1, "drift-bad")
+    message = str(info.value)
+    assert "drift gate failed for 2026-11-21" in message
+    line = next(x for x in message.splitlines() if "total_clv_baseline_cny" in x)
+    assert '"change": 1.0' in line and '"bound": 0.4' in line and '"previous"' in line and '"current"' in line
+    failed = {(r[2], r[3]) for r in _results(warehouse, "drift", "drift-bad") if not r[4]}
+    assert failed == {("total_clv_baseline_cny", "warn"), ("total_clv_baseline_cny", "error")}
+
+
+def test_the_first_run_has_nothing_to_drift_from(warehouse):
+    assert run_drift_gate(D0, "drift-first") == {
+        "gate": "drift", "as_of_date": D0.isoformat(), "run_id": "drift-first", "suites": 0, "expectations": 0,
+        "failed_errors": 0, "failed_warnings": 0, "baseline_date": None,
+    }  # fmt: skip
