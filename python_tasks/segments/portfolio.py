@@ -176,8 +176,7 @@ def migrations(before: pd.DataFrame, now: pd.DataFrame, comparison: str, start: 
     def lean(table: pd.DataFrame) -> pd.DataFrame:
         return table[["client_id", "ead_cny", *dims]].astype({d: str for d in dims} | {"ead_cny": float})
 
-    parts = [migration_matrices(lean(before), lean(now), dims)]
-    out = pd.concat(parts, ignore_index=True)
+    out = migration_matrices(lean(before), lean(now), dims)
     out["comparison"], out["from_date"], out["to_date"] = comparison, start, end
     return out
 
