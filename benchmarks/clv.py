@@ -28,12 +28,11 @@ import argparse
 import csv
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.measure import run_stage
+from benchmarks.measure import machine, pyplot, run_stage, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -466,25 +465,12 @@ def summarise(scale: str, results: dict) -> dict:
                 "met": speedup >= TARGETS["speedup"],
             },
         },  # fmt: skip
-        "machine": {
-            "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            **value.get("versions", {}),
-        },
+        "machine": machine(value.get("versions", {})),
     }
 
 
 def _duration(seconds: float) -> str:
     return f"{seconds:,.1f} s" if seconds < 120 else f"{seconds:,.0f} s ({seconds / 60:,.1f} min)"
-
-
-def _verdict(target: dict, unit: str, below: bool = True) -> str:
-    relation = "<" if below else "≥"
-    if target["met"] is None:
-        return f"{target['measured']:,.1f} {unit} (the target, {relation} {target['target']:,.0f} {unit}, is set at L)"
-    word = "**met**" if target["met"] else "**missed**"
-    return f"{word}: {target['measured']:,.1f} {unit} against {relation} {target['target']:,.0f} {unit}"
 
 
 def report(scale: str, results: dict, summary: dict) -> str:
@@ -548,9 +534,9 @@ def report(scale: str, results: dict, summary: dict) -> str:
         "",
         "## Targets",
         "",
-        f"* value stage wall time: {_verdict(t['value_wall_s'], 's')};",
-        f"* value stage peak memory: {_verdict(t['value_peak_rss_mb'], 'MiB')};",
-        f"* speed-up over the loop: {_verdict(t['speedup'], '×', below=False)};",
+        f"* value stage wall time: {verdict(t['value_wall_s'], 's')};",
+        f"* value stage peak memory: {verdict(t['value_peak_rss_mb'], 'MiB')};",
+        f"* speed-up over the loop: {verdict(t['speedup'], '×', below=False)};",
         f"* loop and engine agree within {TOLERANCE:g}: {'**met**' if check['passed'] else '**missed**'} "
         f"(max {check['max_rel_diff']:.2e}).",
     ]
@@ -559,12 +545,8 @@ def report(scale: str, results: dict, summary: dict) -> str:
 
 def plot(results: dict, path: Path) -> Path | None:
     """Bar chart of wall time and peak memory per stage; None when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     stages = [s for s in ("generate", "value", "loop", "check") if s in results]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))

@@ -31,3 +31,43 @@ def run_stage(argv: list[str], stage: str, out_prefix: Path, env: dict[str, str]
         peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
     )
     return measured
+
+
+def machine(versions: dict | None = None) -> dict:
+    """The machine a figure was measured on: processor, cores, RAM, Python, and the given library versions."""
+    import platform
+
+    try:
+        with open("/proc/meminfo") as fh:
+            total_kb = next(int(line.split()[1]) for line in fh if line.startswith("MemTotal:"))
+        ram_gib = round(total_kb / 2**20, 1)
+    except (OSError, StopIteration):
+        ram_gib = None
+    return {
+        "processor": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "ram_gib": ram_gib,
+        "python": platform.python_version(),
+        **(versions or {}),
+    }
+
+
+def verdict(target: dict, unit: str, below: bool = True) -> str:
+    """'**met**: 23.6 s against < 60 s' for a target record (target, measured, met: None below its scale)."""
+    relation = "<" if below else "≥"
+    if target["met"] is None:
+        return f"{target['measured']:,.1f} {unit} (the target, {relation} {target['target']:,.0f} {unit}, is set at L)"
+    word = "**met**" if target["met"] else "**missed**"
+    return f"{word}: {target['measured']:,.1f} {unit} against {relation} {target['target']:,.0f} {unit}"
+
+
+def pyplot():  # noqa: ANN201 - matplotlib.pyplot, or None
+    """matplotlib's pyplot on the Agg backend, or None when matplotlib is not installed (plots are optional)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt

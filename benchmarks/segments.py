@@ -46,13 +46,12 @@ import argparse
 import csv
 import json
 import os
-import platform
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
-from benchmarks.measure import run_stage
+from benchmarks.measure import machine, pyplot, run_stage, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -977,22 +976,6 @@ STAGES = {"generate": stage_generate, "day1": stage_day1, "day2": stage_day2}
 # --- summary and report ------------------------------------------------------------------------------
 
 
-def _machine(versions: dict) -> dict:
-    try:
-        with open("/proc/meminfo") as fh:
-            total_kb = next(int(line.split()[1]) for line in fh if line.startswith("MemTotal:"))
-        ram_gib = round(total_kb / 2**20, 1)
-    except (OSError, StopIteration):
-        ram_gib = None
-    return {
-        "processor": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "ram_gib": ram_gib,
-        "python": platform.python_version(),
-        **versions,
-    }
-
-
 def _segment_peak(record: dict) -> float:
     """The peak RSS during segment_portfolio: its steps' peaks (the process's peak so far where those are
     not separate)."""
@@ -1038,7 +1021,7 @@ def summarise(scale: str, results: dict) -> dict:
                 "met": day2["peak_rss_mb"] < TARGETS["peak_rss_mb"] if at_target_scale else None,
             },
         },
-        "machine": _machine(day2.get("versions", {})),
+        "machine": machine(day2.get("versions", {})),
     }
 
 
@@ -1055,13 +1038,6 @@ def _code_version() -> dict:
                 "uncommitted_code": bool(git("status", "--porcelain", "--", "python_tasks", "config"))}  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return {}
-
-
-def _verdict(target: dict, unit: str) -> str:
-    if target["met"] is None:
-        return f"{target['measured']:,.1f} {unit} (the target, < {target['target']:,.0f} {unit}, is set at L)"
-    word = "**met**" if target["met"] else "**missed**"
-    return f"{word}: {target['measured']:,.1f} {unit} against < {target['target']:,.0f} {unit}"
 
 
 def report(scale: str, results: dict, summary: dict) -> str:
@@ -1189,24 +1165,20 @@ def report(scale: str, results: dict, summary: dict) -> str:
         "",
         "## Target",
         "",
-        f"* `segment_portfolio` on day 2 (segmentation, clusters, offers, warnings): {_verdict(t['segment_s'], 's')};",
+        f"* `segment_portfolio` on day 2 (segmentation, clusters, offers, warnings): {verdict(t['segment_s'], 's')};",
         f"* the whole day-2 process (interpreter, imports, Parquet read, previous run and `segment_portfolio`): "
-        f"{_verdict(t['stage_wall_s'], 's')};",
-        f"* peak RSS during day 2's `segment_portfolio`: {_verdict(t['segment_peak_rss_mb'], 'MiB')};",
+        f"{verdict(t['stage_wall_s'], 's')};",
+        f"* peak RSS during day 2's `segment_portfolio`: {verdict(t['segment_peak_rss_mb'], 'MiB')};",
         f"* peak RSS of the whole day-2 process (with the inputs read and the previous run built): "
-        f"{_verdict(t['peak_rss_mb'], 'MiB')}.",
+        f"{verdict(t['peak_rss_mb'], 'MiB')}.",
     ]
     return "\n".join(lines) + "\n"
 
 
 def plot(results: dict, path: Path) -> Path | None:
     """Bars of day 2's time per phase and of peak memory per stage; None when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     phases = results["day2"]["phases"]
     stages = [s for s in ("generate", "day1", "day2") if s in results]

@@ -8,28 +8,16 @@ loop result that differs from the engine's must fail it.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _benchmark_module():
-    """benchmarks/clv.py by path: the benchmarks folder is not an installed package."""
-    spec = importlib.util.spec_from_file_location("benchmarks_clv", ROOT / "benchmarks" / "clv.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def s_scale_run(tmp_path_factory: pytest.TempPathFactory):
-    bench = _benchmark_module()
+def s_scale_run(tmp_path_factory: pytest.TempPathFactory, load_benchmark):
+    bench = load_benchmark("clv")
     folder = tmp_path_factory.mktemp("bench_clv")
     summary = bench.run("S", home=folder / "work", results_dir=folder / "results")
     return bench, folder, summary

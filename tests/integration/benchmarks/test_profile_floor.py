@@ -8,7 +8,6 @@ does not, one of the two is wrong, and the benchmark's comparison would be measu
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,21 +18,12 @@ from python_tasks.sample_data.generate import generate
 from python_tasks.settings import get_settings
 from python_tasks.transform.dbt_job import run_dbt_build
 
-ROOT = Path(__file__).resolve().parents[3]
 DAYS = 2
 
 
-def _benchmark_module():
-    """benchmarks/profile.py by path: the benchmarks folder is not an installed package."""
-    spec = importlib.util.spec_from_file_location("benchmarks_profile", ROOT / "benchmarks" / "profile.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
-def built(home: Path):
-    bench = _benchmark_module()
+def built(home: Path, load_benchmark):
+    bench = load_benchmark("profile")
     first = bench.FIRST_DATE
     last = first + timedelta(days=DAYS)
     generate(get_settings().inbox_dir, scale="S", seed=7, first_date=first, days=DAYS, clients=300, overwrite=True)

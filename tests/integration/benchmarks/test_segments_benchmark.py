@@ -8,7 +8,6 @@ against the mart's documented columns.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -19,17 +18,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _benchmark_module():
-    """benchmarks/segments.py by path: the benchmarks folder is not an installed package."""
-    spec = importlib.util.spec_from_file_location("benchmarks_segments", ROOT / "benchmarks" / "segments.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def s_scale_run(tmp_path_factory: pytest.TempPathFactory):
-    bench = _benchmark_module()
+def s_scale_run(tmp_path_factory: pytest.TempPathFactory, load_benchmark):
+    bench = load_benchmark("segments")
     folder = tmp_path_factory.mktemp("bench_segments")
     summary = bench.run("S", home=folder / "work", results_dir=folder / "results")
     results = json.loads((folder / "results" / "segments-S.json").read_text())
