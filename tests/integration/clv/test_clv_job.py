@@ -9,11 +9,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from generated import generated_home
 
-from python_tasks.cli import main
 from python_tasks.clv.job import ClvRunError, run_clv
 from python_tasks.clv.outputs import ATTRIBUTION_FACTORS
-from python_tasks.sample_data.api_server import ingest_generated_external
 from python_tasks.settings import get_settings
 from python_tasks.transform.dbt_job import run_dbt_build
 
@@ -25,20 +24,7 @@ DAYS = [D0, D0 + timedelta(days=1)]
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """S-scale data (400 clients) for two business dates, with the month's external data, profiled."""
     root = tmp_path_factory.mktemp("clv")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CLV_HOME", str(root))
-        for var in (
-            "CLV_INBOX_DIR",
-            "CLV_LANDING_DIR",
-            "CLV_WAREHOUSE_PATH",
-            "CLV_EXTERNAL_API_URL",
-            "CLV_PARAMS_FILE",
-        ):
-            mp.delenv(var, raising=False)
-        args = ["generate", "--scale", "S", "--clients", "400", "--first-date", D0.isoformat(), "--days", "1"]
-        assert main([*args, "--quiet"]) == 0
-        ingest_generated_external(root / "inbox", D0.replace(day=1), "external")
-        assert main(["run", "--date", DAYS[0].isoformat(), "--to", DAYS[-1].isoformat()]) == 0
+    with generated_home(root, clients=400, first=D0, days=1):
         for day in DAYS:
             run_dbt_build(day, f"daily-{day}")
             run_clv(day, f"clv-{day}")

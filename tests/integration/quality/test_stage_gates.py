@@ -10,14 +10,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from generated import generated_home
 
-from python_tasks.cli import main
 from python_tasks.clv.job import run_clv
 from python_tasks.quality.drift import load_bounds
 from python_tasks.quality.results import GateFailed
 from python_tasks.quality.stage_gates import gate_suites, run_drift_gate, run_stage_gate
 from python_tasks.quality.stage_suites import STAGE_GATES
-from python_tasks.sample_data.api_server import ingest_generated_external
 from python_tasks.segments.job import run_segments
 from python_tasks.transform.dbt_job import run_dbt_build
 
@@ -28,15 +27,7 @@ D0 = date(2026, 11, 20)
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A warehouse with D0 profiled, valued and segmented (300 clients); tests work on copies of it."""
     root = tmp_path_factory.mktemp("gates")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CLV_HOME", str(root))
-        for var in ("CLV_INBOX_DIR", "CLV_LANDING_DIR", "CLV_WAREHOUSE_PATH", "CLV_EXTERNAL_API_URL",
-                    "CLV_PARAMS_FILE", "CLV_SEGMENT_RULES_FILE"):  # fmt: skip
-            mp.delenv(var, raising=False)
-        args = ["generate", "--scale", "S", "--clients", "300", "--first-date", D0.isoformat(), "--days", "0"]
-        assert main([*args, "--quiet"]) == 0
-        ingest_generated_external(root / "inbox", D0.replace(day=1), "external")
-        assert main(["run", "--date", D0.isoformat()]) == 0
+    with generated_home(root, clients=300, first=D0, days=0):
         run_dbt_build(D0, "daily")
         run_clv(D0, "clv")
         run_segments(D0, "segments")

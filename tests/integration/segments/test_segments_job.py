@@ -11,10 +11,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from generated import generated_home
 
-from python_tasks.cli import main
 from python_tasks.clv.job import run_clv
-from python_tasks.sample_data.api_server import ingest_generated_external
 from python_tasks.segments.job import SegmentRunError, run_segments
 from python_tasks.segments.params import (
     LIFECYCLE_STAGES,
@@ -35,15 +34,7 @@ DAYS = [D0, D0 + timedelta(days=1), D0 + timedelta(days=2)]
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """S-scale data (400 clients) for three business dates, profiled, valued and segmented."""
     root = tmp_path_factory.mktemp("segments")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CLV_HOME", str(root))
-        for var in ("CLV_INBOX_DIR", "CLV_LANDING_DIR", "CLV_WAREHOUSE_PATH", "CLV_EXTERNAL_API_URL",
-                    "CLV_PARAMS_FILE", "CLV_SEGMENT_RULES_FILE"):  # fmt: skip
-            mp.delenv(var, raising=False)
-        args = ["generate", "--scale", "S", "--clients", "400", "--first-date", D0.isoformat(), "--days", "2"]
-        assert main([*args, "--quiet"]) == 0
-        ingest_generated_external(root / "inbox", D0.replace(day=1), "external")
-        assert main(["run", "--date", DAYS[0].isoformat(), "--to", DAYS[-1].isoformat()]) == 0
+    with generated_home(root, clients=400, first=D0, days=2):
         for day in DAYS:
             run_dbt_build(day, f"daily-{day}")
         with pytest.raises(SegmentRunError, match="run the clv stage first"):
@@ -131,8 +122,12 @@ def test_migration_rows_reconcile_with_the_previous_run(home):
 
 
 def test_clusters_keep_their_ids_and_unchanged_clients_keep_their_cluster(home):
-    a = _frame("SELECT client_id, cluster_id, feature_fingerprint FROM segments.client_segments WHERE as_of_date = ?", DAYS[1])
-    b = _frame("SELECT client_id, cluster_id, feature_fingerprint FROM segments.client_segments WHERE as_of_date = ?", DAYS[2])
+    a = _frame(
+        "SELECT client_id, cluster_id, feature_fingerprint FROM segments.client_segments WHERE as_of_date = ?", DAYS[1]
+    )
+    b = _frame(
+        "SELECT client_id, cluster_id, feature_fingerprint FROM segments.client_segments WHERE as_of_date = ?", DAYS[2]
+    )
     both = a.merge(b, on="client_id", suffixes=("_a", "_b"))
     unchanged = both[both["feature_fingerprint_a"] == both["feature_fingerprint_b"]]
     assert len(unchanged) > 0 and (unchanged["cluster_id_a"] == unchanged["cluster_id_b"]).all()
