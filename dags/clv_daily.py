@@ -14,7 +14,12 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
    (`clients` before `facilities` before `repayments`, ...). Each lands the delivery for D, validates it
    against the source contract, quarantines bad rows and replaces raw partition D. A broken file (wrong
    schema, unreadable) fails the task at once with a message naming the file: retrying cannot fix it.
-   A delivery that has not arrived yet, and any other error, is retried (twice, 5 minutes apart).
+   A delivery that has not arrived yet, and any other error, is retried (twice, 5 minutes apart); once
+   the source's deadline has passed (expectations/freshness.yml) a missing delivery is recorded as
+   `missing` in the load ledger and the task succeeds, leaving the decision to the freshness gate.
+   `freshness_gate`: every internal source delivered for D, the external data (macro monthly, industry
+   quarterly) no older than its cadence allows; a source with policy `stop` stops the run, one with `warn`
+   is recorded and the run goes on with the data last delivered.
 2. `raw_gate`: validates every partition the run loaded with its Great Expectations suite (built from
    the contract plus `expectations/raw.yml`), records every result in `audit.dq_results`, and fails on an
    error-level check, naming the suite and the checks; the run stops there.
@@ -71,6 +76,18 @@ def ingest(source: str) -> dict:
 
     context = get_current_context()
     return ingest_source(source, as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+
+
+@task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
+def freshness_gate() -> dict:
+    """Every source delivered for D by its deadline, external data within its cadence; a `stop` source stops."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.quality.freshness_gate import run_freshness_gate
+
+    context = get_current_context()
+    return run_freshness_gate(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
 
 
 @task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
@@ -182,6 +199,7 @@ def clv_daily():
     # where they belong in the run.
     chain(
         ingest_stage,
+        freshness_gate(),
         raw_gate(),
         dbt_build(),
         stage_gate.override(task_id="profile_gate")("profile"),

@@ -4,29 +4,40 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 from python_tasks.contracts import load_contract
 from python_tasks.ingest.landing import land_delivery
 from python_tasks.ingest.load import load_delivery
+from python_tasks.ingest.readers import DeliveryError
 from python_tasks.io import warehouse
 from python_tasks.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 
-def ingest_source(source: str, as_of_date: str | date, run_id: str, *, force: bool = False) -> dict:
+def ingest_source(
+    source: str, as_of_date: str | date, run_id: str, *, force: bool = False, now: datetime | None = None
+) -> dict:
     """Land the delivery of ``source`` for ``as_of_date`` and load it as that raw partition.
 
     Returns the counts (a small JSON-serialisable dict for XCom). A file that cannot be read raises
     :class:`~python_tasks.ingest.readers.DeliveryError` after the ledger has recorded the rejection; the
-    partition then keeps its previous content.
+    partition then keeps its previous content. A daily delivery that is not there raises the same error
+    (rule ``file:missing``, which the DAG retries) until its deadline (expectations/freshness.yml); once
+    the deadline has passed (``now``, default the clock) it is recorded as ``missing`` and the freshness
+    gate decides, by the source's policy, whether the run stops or goes on with the data last delivered.
     """
     day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
     settings = get_settings()
     contract = load_contract(source)
     started = time.perf_counter()
-    files = land_delivery(settings, contract, day)
+    try:
+        files = land_delivery(settings, contract, day)
+    except DeliveryError as exc:
+        if exc.rule != "file:missing" or contract.delivery.format == "api" or not _past_deadline(source, day, now):
+            raise
+        return _record_missing(settings, source, day, run_id, exc)
     log.info(
         "%s %s: landed %d file(s) in %.2f s: %s",
         source,
@@ -52,6 +63,32 @@ def ingest_source(source: str, as_of_date: str | date, run_id: str, *, force: bo
             level = logging.INFO if outcome.message.startswith("header only") else logging.WARNING
             log.log(level, "%s: %s", outcome.file_name, outcome.message)
     return result.as_dict()
+
+
+def _past_deadline(source: str, day: date, now: datetime | None) -> bool:
+    from python_tasks.quality.freshness import deadline, deadline_passed, default_rules
+
+    rules = default_rules()
+    moment = now or datetime.now(UTC)
+    if deadline_passed(rules, source, day, moment):
+        return True
+    log.info("%s %s: not delivered yet; due by %s", source, day, f"{deadline(rules, source, day):%Y-%m-%d %H:%M %Z}")
+    return False
+
+
+def _record_missing(settings, source: str, day: date, run_id: str, error: DeliveryError) -> dict:  # noqa: ANN001
+    """Record in the ledger that D's delivery of ``source`` was not there by its deadline (nothing loaded,
+    the partition untouched); the freshness gate reports it by the source's policy."""
+    moment = datetime.now(UTC)
+    with warehouse.connect(settings.warehouse_path) as con:
+        con.execute(
+            "INSERT INTO audit.load_ledger VALUES ($run, $source, $d, NULL, NULL, NULL, NULL, 0, 0, 0, 'missing', "
+            "$msg, $at, $at)",
+            {"run": run_id, "source": source, "d": day, "msg": f"{error} (past its deadline)", "at": moment},
+        )
+    log.warning("%s %s: missing past its deadline: %s; the freshness gate decides", source, day, error)
+    return {"source": source, "as_of_date": day.isoformat(), "run_id": run_id, "status": "missing",
+            "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "files": []}  # fmt: skip
 
 
 def summarise_run(as_of_date: str | date, run_id: str) -> dict:

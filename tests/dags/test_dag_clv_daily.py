@@ -23,6 +23,7 @@ def ingest_id(source: str) -> str:
 
 def test_task_ids(dag):
     assert set(dag.task_ids) == {ingest_id(s) for s in internal_sources()} | {
+        "freshness_gate",
         "raw_gate",
         "dbt_build",
         "profile_gate",
@@ -68,6 +69,7 @@ def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
     summarise = dag.task_dict["summarise"]
     assert summarise.trigger_rule == "all_success"
     assert summarise.get_flat_relative_ids(upstream=True) == {ingest_id(s) for s in internal_sources()} | {
+        "freshness_gate",
         "raw_gate",
         "dbt_build",
         "profile_gate",
@@ -103,10 +105,11 @@ def test_each_stage_is_followed_by_its_gate(dag, gate, after):
     assert task.pool == "duckdb_warehouse" and task.upstream_task_ids == {after}
 
 
-def test_raw_gate_follows_every_ingest_task(dag):
-    gate = dag.task_dict["raw_gate"]
+def test_the_freshness_gate_follows_every_ingest_task_and_precedes_the_raw_gate(dag):
+    gate = dag.task_dict["freshness_gate"]
     assert gate.pool == "duckdb_warehouse" and gate.trigger_rule == "all_success"
     assert gate.get_flat_relative_ids(upstream=True) == {ingest_id(s) for s in internal_sources()}
+    assert dag.task_dict["raw_gate"].upstream_task_ids == {"freshness_gate"}
 
 
 def test_every_task_runs_in_the_warehouse_pool_with_retries(dag):

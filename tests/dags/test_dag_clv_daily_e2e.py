@@ -170,3 +170,35 @@ def test_a_broken_file_fails_the_run_at_once_and_nothing_is_summarised(airflow_d
     clients_ti = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "ingest.clients")
     assert clients_ti.try_number == 1
     assert query(clv_home, "SELECT count(*) FROM raw.clients")[0][0] == 0
+
+
+def test_a_source_missing_past_its_deadline_stops_the_run_at_the_freshness_gate(airflow_db, clv_home):
+    """facilities (policy stop) not delivered: its ingest task records it missing, the freshness gate fails
+    naming it, nothing after the gate runs and no profile is built."""
+    import shutil
+
+    from python_tasks.sample_data.api_server import ingest_generated_external
+
+    generate_deliveries(clv_home, seed=13)
+    ingest_generated_external(clv_home / "inbox", BUSINESS_DATE.replace(day=1), "external-e2e")
+    shutil.rmtree(clv_home / "inbox" / "facilities" / BUSINESS_DATE.isoformat())
+    dag = fresh_dag("clv_daily")  # retries as deployed: a failed gate must fail at once
+    dag_run = dag.test(logical_date=datetime(2026, 11, 20, tzinfo=UTC))
+
+    states = task_states(dag_run)
+    assert {t: s for t, s in states.items() if t.startswith("ingest.")} == {
+        f"ingest.{s}": "success" for s in internal_sources()
+    }
+    assert states["freshness_gate"] == "failed" and dag_run.state == "failed"
+    later = {t: s for t, s in states.items() if not t.startswith("ingest.") and t != "freshness_gate"}
+    assert set(later.values()) == {"upstream_failed"}, later
+    gate_ti = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "freshness_gate")
+    assert gate_ti.try_number == 1
+    failed = query(
+        clv_home,
+        "SELECT json_extract_string(kwargs, '$.source'), severity FROM audit.dq_results "
+        "WHERE run_id = ? AND gate = 'freshness' AND NOT success",
+        [dag_run.run_id],
+    )
+    assert failed == [("facilities", "error")]
+    assert query(clv_home, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts'")[0][0] == 0

@@ -21,9 +21,12 @@ _DEPLOYMENT_VARIABLES = (
 
 
 @contextmanager
-def generated_home(root: Path, *, clients: int, first: date, days: int) -> Iterator[list[date]]:
-    """CLV_HOME = ``root`` with ``clients`` generated clients ingested for ``first`` and the ``days`` after;
-    yields the business dates. The environment is restored on exit."""
+def generated_home(
+    root: Path, *, clients: int, first: date, days: int, ingest_days: int | None = None
+) -> Iterator[list[date]]:
+    """CLV_HOME = ``root`` with ``clients`` generated clients delivered for ``first`` and the ``days`` after,
+    and ingested for the first ``ingest_days`` of them (default all); yields the business dates. The
+    environment is restored on exit."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CLV_HOME", str(root))
         for var in _DEPLOYMENT_VARIABLES:
@@ -32,5 +35,6 @@ def generated_home(root: Path, *, clients: int, first: date, days: int) -> Itera
         assert main([*args, "--days", str(days), "--quiet"]) == 0
         ingest_generated_external(root / "inbox", first.replace(day=1), "external")
         dates = [first + timedelta(days=i) for i in range(days + 1)]
-        assert main(["run", "--date", dates[0].isoformat(), "--to", dates[-1].isoformat()]) == 0
+        last = dates[-1] if ingest_days is None else dates[ingest_days - 1]
+        assert main(["run", "--date", dates[0].isoformat(), "--to", last.isoformat()]) == 0
         yield dates

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from deliveries import D0, client_row, macro_row
@@ -56,10 +58,14 @@ def test_file_not_following_the_naming_convention_is_refused(inbox):
     assert info.value.rule == "file:name" and "clients_20261120_NNN.csv" in str(info.value)
 
 
-def test_missing_delivery_is_a_clear_error(home):
+def test_missing_delivery_is_a_clear_error_until_its_deadline(home):
+    before_deadline = datetime(2026, 11, 21, 5, 29, tzinfo=ZoneInfo("Asia/Shanghai"))
     with pytest.raises(DeliveryError) as info:
-        ingest_source("clients", D0, "r")
+        ingest_source("clients", D0, "r", now=before_deadline)
     assert info.value.rule == "file:missing" and "no delivery of clients for 2026-11-20" in str(info.value)
+    # past the deadline it is recorded as missing (the freshness gate decides), never loaded
+    result = ingest_source("clients", D0, "r", now=before_deadline + timedelta(minutes=1))
+    assert (result["status"], result["rows_in"], result["rows_loaded"]) == ("missing", 0, 0)
 
 
 @pytest.fixture
