@@ -47,6 +47,11 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
 6. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
    It runs only if every ingest task succeeded, so a failed run is never reported as good.
 
+**Alerts.** A task that fails for good (a failed gate or dbt test, a broken delivery, retries used up)
+calls `python_tasks.orchestration.alerts.on_task_failure`: an alert naming the task, the business date,
+the error and, for a gate, its failed checks is logged, written to `<CLV_HOME>/alerts/`, and sent to a
+webhook and by email when configured by environment (docs/alerts.md).
+
 **Rerun a day:** clear the run of D (or `airflow dags test clv_daily D`); every task replaces partition D
 and nothing else. Every task opens the DuckDB warehouse and therefore runs in the one-slot
 `duckdb_warehouse` pool (DuckDB allows one writing process).
@@ -59,6 +64,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TaskGroup, chain, dag, task
 
+from python_tasks.orchestration.alerts import on_task_failure
 from python_tasks.orchestration.assets import EXTERNAL_INDICATORS
 from python_tasks.orchestration.business_dates import BUSINESS_TIMEZONE
 from python_tasks.orchestration.retries import DeliveryRetryPolicy
@@ -184,7 +190,13 @@ def summarise() -> dict:
     start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={
+        "owner": "data-engineering",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        # a failure that ends the task (gate, dbt test, broken delivery, retries used up) raises an alert
+        "on_failure_callback": on_task_failure,
+    },
     tags=["clv", "daily", "ingest", "valuation", "segments"],
 )
 def clv_daily():

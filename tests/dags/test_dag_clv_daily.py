@@ -120,6 +120,15 @@ def test_every_task_runs_in_the_warehouse_pool_with_retries(dag):
         assert task.retry_delay >= timedelta(minutes=1), task.task_id
 
 
+def test_every_task_raises_an_alert_when_it_fails(dag):
+    from python_tasks.orchestration.alerts import on_task_failure
+
+    for task in dag.tasks:
+        assert on_task_failure in (task.on_failure_callback or []) or task.on_failure_callback is on_task_failure, (
+            task.task_id
+        )
+
+
 def test_ingest_tasks_fail_fast_on_a_broken_delivery(dag):
     from python_tasks.orchestration.retries import DeliveryRetryPolicy
 
