@@ -41,6 +41,11 @@ class Settings:
     def logs_dir(self) -> Path:
         return self.home / "logs"
 
+    @property
+    def data_docs_dir(self) -> Path:
+        """GX Data Docs of the quality gates, one folder per run and business date."""
+        return self.home / "quality" / "data_docs"
+
 
 def get_settings() -> Settings:
     """Read the settings from the environment now (not at import), so tests can point them elsewhere."""

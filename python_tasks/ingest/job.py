@@ -105,10 +105,14 @@ def summarise_run(as_of_date: str | date, run_id: str) -> dict:
             """,
             {"run": run_id, "d": day},
         ).fetchall()
+    from python_tasks.quality.data_docs import data_docs_index
+
+    docs = data_docs_index(run_id, day)
     summary = {
         "as_of_date": day.isoformat(),
         "run_id": run_id,
         "warehouse": str(settings.warehouse_path),
+        "data_docs": str(docs) if docs.exists() else None,
         "sources": [
             {"source": s, "files": f, "rows_in": i, "rows_loaded": lo, "rows_quarantined": qu, "status": st}
             for s, f, i, lo, qu, st in rows
@@ -121,5 +125,7 @@ def summarise_run(as_of_date: str | date, run_id: str) -> dict:
             f"{s['source']:<{width}}  {s['files']:>5}  {s['rows_in']:>7}  {s['rows_loaded']:>6}  "
             f"{s['rows_quarantined']:>11}  {s['status']}"
         )
+    if summary["data_docs"]:
+        lines.append(f"data-quality results of every gate (GX Data Docs): file://{docs}")
     log.info("run %s for %s:\n%s", run_id, day, "\n".join(lines))
     return summary

@@ -14,6 +14,7 @@ from datetime import date
 from python_tasks.contracts import load_contract
 from python_tasks.contracts.render import quote_identifier, raw_table_name
 from python_tasks.io import warehouse
+from python_tasks.quality.data_docs import DataDocsTarget, update_data_docs
 from python_tasks.quality.freshness import (
     DeliveryState,
     ExternalState,
@@ -88,4 +89,5 @@ def run_freshness_gate(as_of_date: str | date, run_id: str) -> dict:
     for state in external.values():
         log.info("%s: latest delivery %s, latest data %s", state.source, state.latest_delivery, state.latest_data)
     summary = record_outcomes(settings.warehouse_path, GATE, day, run_id, results)
+    update_data_docs(DataDocsTarget(run_id, day, GATE), database=settings.warehouse_path)
     return raise_on_failure(summary)

@@ -4,6 +4,7 @@ Importing GX costs seconds, so only gate jobs import this module. Each suite is 
 partition of one table) that DuckDB evaluates in place: no data is copied into Python, so a 10 M row
 partition costs seconds and little memory. GX does not support DuckDB; ``gx_duckdb`` fixes what breaks
 (results lost when GX closes the connection; no regex) and checks that the fixes fit the installed GX.
+Each validation result can also be written as GX Data Docs (``data_docs``), the evidence of the gate's run.
 Two custom expectations carry the Chinese code rules (USCC check character, GB/T 4754 section/division),
 in the same SQL the loader uses, so that the GX suite checks exactly what the loader checks.
 """
@@ -25,12 +26,16 @@ import sqlalchemy as sa
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
+from great_expectations.expectations.metadata_types import FailureSeverity
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 from great_expectations.expectations.registry import get_expectation_impl
+from great_expectations.render import LegacyRendererType, RenderedStringTemplateContent
+from great_expectations.render.renderer.renderer import renderer
 
 from python_tasks.codes import industry, uscc
 from python_tasks.io.warehouse import read_only_sqlalchemy
 from python_tasks.quality import gx_duckdb  # noqa: F401 - installs the DuckDB fix, or fails loudly
+from python_tasks.quality.data_docs import DataDocsTarget, exception_message, update_data_docs
 from python_tasks.quality.results import Outcome, jsonable, kwargs_json  # noqa: F401 - kwargs_json re-exported
 from python_tasks.quality.suites import Expectation
 
@@ -62,11 +67,25 @@ class ColumnValuesValidUscc(ColumnMapMetricProvider):
         return sa.func.uscc_is_valid(column)
 
 
+def _sentence(text: str, runtime_configuration: dict | None) -> list[RenderedStringTemplateContent]:
+    """What a validation page (GX Data Docs) says an expectation expects."""
+    styling = (runtime_configuration or {}).get("styling")
+    return [RenderedStringTemplateContent(string_template={"template": text, "params": {}, "styling": styling})]
+
+
 class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
     """Expect values to be unified social credit codes (GB 32100-2015) with a correct check character."""
 
     map_metric = "column_values.valid_uscc"
     success_keys = ("mostly",)
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(cls, configuration=None, result=None, runtime_configuration=None, **kwargs):
+        return _sentence(
+            "values must be unified social credit codes (GB 32100-2015) with a correct check character.",
+            runtime_configuration,
+        )
 
 
 class ColumnValuesValidIndustryCode(ColumnMapMetricProvider):
@@ -86,6 +105,14 @@ class ExpectColumnValuesToBeValidIndustryCode(ColumnMapExpectation):
 
     map_metric = "column_values.valid_industry_code"
     success_keys = ("mostly",)
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(cls, configuration=None, result=None, runtime_configuration=None, **kwargs):
+        return _sentence(
+            "values must be GB/T 4754-2017 industry codes: a section letter and a division of that section.",
+            runtime_configuration,
+        )
 
 
 @dataclass(frozen=True)
@@ -141,31 +168,43 @@ def _duckdb_datasource(database: Path) -> Iterator[Any]:
         context.data_sources.delete(name)
 
 
-def validate_queries(database: Path, batches: Sequence[QueryBatch]) -> dict[str, list[Outcome]]:
+def validate_queries(
+    database: Path, batches: Sequence[QueryBatch], docs: DataDocsTarget | None = None
+) -> dict[str, list[Outcome]]:
     """Validate each batch's query on the DuckDB file ``database`` (read-only); outcomes per suite, in order.
 
+    With ``docs``, GX's validation results are also written as Data Docs pages of that run, date and gate,
+    and the run's index is rebuilt (``data_docs.update_data_docs``; a failure there is logged, not raised).
     The file is closed again when this returns, also on error.
     """
     context = _get_context()
     results: dict[str, list[Outcome]] = {}
+    validated: list[tuple[str, Any]] = []  # (suite, ExpectationSuiteValidationResult)
     with _duckdb_datasource(database) as source:
         for batch_spec in batches:
             asset = source.add_query_asset(name=f"q{next(_names)}", query=batch_spec.query)
             batch = asset.add_batch_definition_whole_table("whole").get_batch()
-            configs = [get_expectation_impl(e.type)(**e.kwargs) for e in batch_spec.expectations]
+            configs = [_gx_expectation(e) for e in batch_spec.expectations]
             suite = context.suites.add(
                 gx.ExpectationSuite(name=f"{batch_spec.suite_name}_{next(_names)}", expectations=configs)
             )
             result = batch.validate(suite, result_format=RESULT_FORMAT)
             results[batch_spec.suite_name] = _outcomes(batch_spec.expectations, suite, result)
+            validated.append((batch_spec.suite_name, result))
             context.suites.delete(suite.name)
+    if docs is not None:  # after GX has closed the file: the index reads it
+        update_data_docs(docs, validated, database)
     return results
 
 
-def _exception_message(info: dict) -> str | None:
-    """GX reports an error either flat or per failed metric (``{metric id: {...}}``); give the first message."""
-    candidates = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
-    return next((c.get("exception_message") for c in candidates if c.get("raised_exception")), None)
+def _gx_expectation(expectation: Expectation) -> Any:  # noqa: ANN401 - a GX Expectation subclass
+    """GX's expectation, carrying our severity, rule and reason for the Data Docs (GX validates without them)."""
+    e = expectation
+    return get_expectation_impl(e.type)(
+        **e.kwargs,
+        meta={**e.meta, "severity": e.severity, **({"rule": e.rule} if e.rule else {})},
+        severity=FailureSeverity.CRITICAL if e.severity == "error" else FailureSeverity.WARNING,
+    )
 
 
 def _outcomes(expectations: list[Expectation], suite: Any, result: Any) -> list[Outcome]:
@@ -175,7 +214,7 @@ def _outcomes(expectations: list[Expectation], suite: Any, result: Any) -> list[
     for expectation, config in zip(expectations, suite.expectations, strict=True):
         item = by_id[config.id]
         res = item.result or {}
-        message = _exception_message(item.exception_info or {})
+        message = exception_message(item.exception_info or {})
         observed = res.get("observed_value")
         unexpected_count = res.get("unexpected_count")
         if unexpected_count is None and res.get("element_count") == 0:

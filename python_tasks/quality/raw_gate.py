@@ -1,8 +1,8 @@
 """The raw gate: each partition this run loaded is validated with its GX suite and every result recorded.
 
 Runs once per DAG run after all ingest tasks (one GX import, one pass). Results go to
-``audit.dq_results``; a failed error-level expectation fails the task, which stops the run before any
-later stage can publish.
+``audit.dq_results`` and to the run's GX Data Docs (``data_docs``); a failed error-level expectation fails
+the task, which stops the run before any later stage can publish.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from python_tasks.contracts import load_contract
 from python_tasks.contracts.model import Contract
 from python_tasks.contracts.render import raw_table_name
 from python_tasks.io import warehouse
+from python_tasks.quality.data_docs import DataDocsTarget
 from python_tasks.quality.results import GateFailed, raise_on_failure, record_outcomes
 from python_tasks.quality.suites import raw_suite
 from python_tasks.settings import get_settings
@@ -58,5 +59,5 @@ def run_raw_gate(as_of_date: str | date, run_id: str) -> dict:
     for source in sources:
         contract = load_contract(source)
         batches.append(QueryBatch(f"raw.{source}", partition_query(contract, day), raw_suite(contract, day)))
-    results = validate_queries(settings.warehouse_path, batches)
+    results = validate_queries(settings.warehouse_path, batches, docs=DataDocsTarget(run_id, day, GATE))
     return raise_on_failure(record_outcomes(settings.warehouse_path, GATE, day, run_id, results))

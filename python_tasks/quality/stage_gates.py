@@ -50,6 +50,7 @@ def gate_suites(gate: str, day: date) -> list[StageSuite]:
 
 def run_stage_gate(gate: str, as_of_date: str | date, run_id: str) -> dict:
     """Validate ``gate``'s suites on D, record every outcome, raise GateFailed on an error-level failure."""
+    from python_tasks.quality.data_docs import DataDocsTarget
     from python_tasks.quality.gx_engine import QueryBatch, validate_queries
 
     if gate not in STAGE_GATES:
@@ -57,7 +58,7 @@ def run_stage_gate(gate: str, as_of_date: str | date, run_id: str) -> dict:
     day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
     settings = get_settings()
     batches = [QueryBatch(s.name, s.query, s.expectations) for s in gate_suites(gate, day)]
-    results = validate_queries(settings.warehouse_path, batches)
+    results = validate_queries(settings.warehouse_path, batches, docs=DataDocsTarget(run_id, day, gate))
     return raise_on_failure(record_outcomes(settings.warehouse_path, gate, day, run_id, results))
 
 
@@ -106,6 +107,7 @@ def last_good_run(con, day: date) -> date | None:  # noqa: ANN001
 def run_drift_gate(as_of_date: str | date, run_id: str) -> dict:
     """D's metrics against the last good run's (expectations/drift.yml): record, warn, or stop."""
     from python_tasks.io import warehouse
+    from python_tasks.quality.data_docs import DataDocsTarget, update_data_docs
     from python_tasks.quality.drift import compare, load_bounds
 
     day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
@@ -123,4 +125,5 @@ def run_drift_gate(as_of_date: str | date, run_id: str) -> dict:
         log.info("drift gate %s against %s: %s", day, baseline,
                  {k: (round(previous[k], 6), round(current[k], 6)) for k in bounds if k in current})  # fmt: skip
     summary = record_outcomes(settings.warehouse_path, "drift", day, run_id, results)
+    update_data_docs(DataDocsTarget(run_id, day, "drift"), database=settings.warehouse_path)  # the index only
     return {**raise_on_failure(summary), "baseline_date": baseline.isoformat() if baseline else None}
