@@ -7,10 +7,11 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 SCALE ?= M
 REPEAT ?= 1
+DAYS ?= 2
 DEMO_FIRST_DATE ?= 2026-11-20
 DEMO_DAYS ?= 3
 
-.PHONY: setup demo test test-all lint bench bench-profile bench-clv bench-segments clean
+.PHONY: setup demo test test-all lint bench bench-profile bench-clv bench-segments bench-gates clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -22,6 +23,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 ## setup: install the locked environment (uv, from uv.lock) and prepare the embedded Airflow
 setup: $(VENV)/.synced
+	bash scripts/install_chromium.sh
 	source scripts/airflow_env.sh && bash scripts/airflow_setup.sh
 
 ## demo: generate S-scale sample data and run the daily DAG through Airflow for a few business dates
@@ -30,6 +32,7 @@ demo: setup
 
 ## test: the CI suite (everything but the slow, on-demand tests)
 test: $(VENV)/.synced
+	bash scripts/install_chromium.sh
 	$(VENV)/bin/python -m pytest -m "not slow" -q
 
 ## test-all: including the slow tests
@@ -55,6 +58,11 @@ bench-clv: $(VENV)/.synced
 ## (REPEAT=N runs the daily step N times, the median is reported)
 bench-segments: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.segments --scale $(SCALE) --repeat $(REPEAT)
+
+## bench-gates: the daily run at SCALE (initial load and DAYS daily deltas), each task in its own process: time and peak
+## memory per stage and per data-quality gate, the gates' share of the pipeline (target at M: under 30 %)
+bench-gates: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.gates --scale $(SCALE) --days $(DAYS)
 
 clean:
 	rm -rf var airflow_home

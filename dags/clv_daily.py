@@ -44,8 +44,15 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
    signals in a consistent state. `drift_gate` (expectations/drift.yml): clients, rows, exposure, CLV,
    PD distribution and segment shares against the last good run; beyond the warn bound recorded, beyond
    the stop bound the run stops naming the metric, the old and new value and the bound.
-6. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
+6. `report`: the run report (docs/report.md), one static HTML page under `<CLV_HOME>/reports/<D>/` with the
+   CLV distribution, the strategy matrix, migration, early warnings, attribution and data quality.
+7. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
    It runs only if every ingest task succeeded, so a failed run is never reported as good.
+8. `audit` closes the run (docs/lineage.md): the run audit row (`audit.run_audit`: code version,
+   parameter hashes, input files with their sha256, rows per stage, each gate's outcome), the OpenLineage
+   events of every task and dbt model (column-level lineage) and the evidence bundle under
+   `<CLV_HOME>/evidence/<D>/<run id>/`. `audit_on_failure` does the same with status `failed` when any task
+   failed for good (it is skipped otherwise).
 
 **Alerts.** A task that fails for good (a failed gate or dbt test, a broken delivery, retries used up)
 calls `python_tasks.orchestration.alerts.on_task_failure`: an alert naming the task, the business date,
@@ -62,7 +69,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TaskGroup, chain, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TaskGroup, TriggerRule, chain, dag, task
 
 from python_tasks.orchestration.alerts import on_task_failure
 from python_tasks.orchestration.assets import EXTERNAL_INDICATORS
@@ -169,6 +176,40 @@ def segments() -> dict:
 
 
 @task(pool=WAREHOUSE_POOL)
+def report() -> str:
+    """The run report: one static HTML page with the portfolio's charts, warnings and data quality."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.report.job import build_report
+
+    context = get_current_context()
+    return str(build_report(business_date_of_run(context["dag_run"]), context["run_id"]))
+
+
+def _close_run(status: str) -> dict:
+    from airflow.sdk import get_current_context
+
+    from python_tasks.lineage.job import close_run
+    from python_tasks.orchestration.business_dates import business_date_of_run
+
+    context = get_current_context()
+    return close_run(business_date_of_run(context["dag_run"]), context["run_id"], status)
+
+
+@task(pool=WAREHOUSE_POOL)
+def audit() -> dict:
+    """Close the run: the run audit row, the OpenLineage events and the evidence bundle (docs/lineage.md)."""
+    return _close_run("success")
+
+
+@task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.ONE_FAILED)
+def audit_on_failure() -> dict:
+    """When any task failed for good: the same record with status failed (skipped when all went well)."""
+    return _close_run("failed")
+
+
+@task(pool=WAREHOUSE_POOL)
 def summarise() -> dict:
     """Log the load ledger of this run: what came in, what was loaded, what was quarantined."""
     from airflow.sdk import get_current_context
@@ -209,7 +250,7 @@ def clv_daily():
 
     # The run's stages in order; later stages (output gates, publish) are added to this chain
     # where they belong in the run.
-    chain(
+    stages = [
         ingest_stage,
         freshness_gate(),
         raw_gate(),
@@ -220,8 +261,13 @@ def clv_daily():
         segments(),
         stage_gate.override(task_id="segments_gate")("segments"),
         drift_gate(),
+        report(),
         summarise(),
-    )
+    ]
+    chain(*stages, audit())
+    # a leaf beside `audit`, not after it: the run stays failed (its `audit` upstream_failed) while the
+    # failure is recorded; when everything succeeded it is skipped
+    stages >> audit_on_failure()
 
 
 clv_daily()

@@ -109,6 +109,16 @@ def cmd_segments(args: argparse.Namespace) -> int:
     return _each_date(args, run_segments)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """The run report of each date of a range: one static HTML page per date (docs/report.md)."""
+    from python_tasks.report.job import build_report
+
+    for day in business_dates(args.date, args.to):
+        run_id = args.run_id or f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        print(f"report {day}: file://{build_report(day, run_id)}")
+    return 0
+
+
 def cmd_dbt_docs(args: argparse.Namespace) -> int:
     """dbt docs generate: the static documentation site with model and column lineage."""
     from python_tasks.transform.dbt_job import generate_docs
@@ -241,6 +251,24 @@ def cmd_render_dbt_sources(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    """Where a number came from: the chain from one output column of a client on D back to the files."""
+    from rich.console import Console
+
+    from python_tasks.lineage.trace import TraceError, render, trace
+
+    try:
+        result = trace(args.column, args.client, args.date, scenario=args.scenario, table=args.table)
+    except (TraceError, FileNotFoundError) as exc:
+        print(f"trace: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        render(result, Console(width=None if sys.stdout.isatty() else 160))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m python_tasks", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--to", type=_date, help="last business date of a range (inclusive)")
     seg.set_defaults(func=cmd_segments)
 
+    rep = sub.add_parser("report", help="the run report (static HTML with charts) of a date (or a range)")
+    rep.add_argument("--date", type=_date, required=True, help="business date D (first date of a range)")
+    rep.add_argument("--to", type=_date, help="last business date of a range")
+    rep.add_argument("--run-id", help="the run whose gates to show (default: the latest run of D for each gate)")
+    rep.set_defaults(func=cmd_report)
     docs = sub.add_parser("dbt-docs", help="generate dbt's documentation site (models, columns, lineage)")
     docs.set_defaults(func=cmd_dbt_docs)
 
@@ -293,6 +326,19 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8765)
     api.set_defaults(func=cmd_serve_api)
+    tr = sub.add_parser("trace", help="where a number came from: an output column of a client on D back to the files")
+    tr.add_argument("--column", required=True, help="e.g. clv_cny, value_tier, risk_tier, strategy, ead_cny")
+    tr.add_argument("--client", required=True, help="client id, e.g. C000000123")
+    tr.add_argument("--date", type=_date, required=True, help="business date D")
+    tr.add_argument("--scenario", default="baseline", help="CLV scenario (baseline, adverse, severe)")
+    tr.add_argument(
+        "--table",
+        help="valuation.client_values, segments.client_segments or marts.fct_client_profile "
+        "(default: the first of these with the column)",
+    )
+    tr.add_argument("--json", action="store_true", help="print the chain as JSON")
+    tr.set_defaults(func=cmd_trace)
+
     render = sub.add_parser("render-dbt-sources", help="regenerate dbt's raw source docs from the contracts")
     render.set_defaults(func=cmd_render_dbt_sources)
     return parser

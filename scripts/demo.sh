@@ -41,6 +41,10 @@ $PY -m python_tasks dbt-docs > "$CLV_HOME/logs_dbt_docs.log" 2>&1 || { tail -50 
 $PY -m python_tasks status
 cat <<MSG
 
+Run report:   $CLV_HOME/reports/latest.html   (open in a browser: charts, strategy matrix, warnings, data quality)
+Data quality: $CLV_HOME/quality/data_docs/<run id>/<date>/index.html   (GX Data Docs of every gate; linked from the report)
+Lineage:      $CLV_HOME/lineage/<date>/  and evidence bundles in $CLV_HOME/evidence/<date>/<run id>/
+              (python -m python_tasks trace --column clv_cny --client <client id> --date <date>)
 Warehouse:    $CLV_HOME/warehouse/clv.duckdb   (open read-only: duckdb -readonly <file>, or python -m python_tasks status)
 Airflow logs: $CLV_HOME/logs_*.log and $AIRFLOW_HOME/logs
 dbt docs:     $CLV_HOME/dbt/target/index.html   (serve: cd $CLV_HOME/dbt/target && python -m http.server 8081)

@@ -32,7 +32,10 @@ def test_task_ids(dag):
         "segments",
         "segments_gate",
         "drift_gate",
+        "report",
         "summarise",
+        "audit",
+        "audit_on_failure",
     }
     assert dag.task_group_dict["ingest"].children.keys() == {ingest_id(s) for s in internal_sources()}
 
@@ -78,9 +81,24 @@ def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
         "segments",
         "segments_gate",
         "drift_gate",
+        "report",
     }
-    assert summarise.upstream_task_ids == {"drift_gate"}
-    assert summarise.downstream_task_ids == set()
+    assert summarise.upstream_task_ids == {"report"}
+    assert summarise.downstream_task_ids == {"audit", "audit_on_failure"}
+
+
+def test_the_run_is_closed_by_audit_or_on_failure_by_audit_on_failure(dag):
+    from python_tasks.lineage.python_stages import dag_task_ids
+
+    audit, on_failure = dag.task_dict["audit"], dag.task_dict["audit_on_failure"]
+    assert audit.upstream_task_ids == {"summarise"} and audit.trigger_rule == "all_success"
+    assert on_failure.trigger_rule == "one_failed"
+    ingest = {f"ingest.{s}" for s in internal_sources()}
+    assert set(dag.task_ids) - ingest - {"audit_on_failure", "audit"} <= on_failure.upstream_task_ids  # each stage
+    assert on_failure.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"audit_on_failure", "audit"}
+    assert audit.downstream_task_ids == on_failure.downstream_task_ids == set()  # both leaves: a failure stays failed
+    # the lineage events describe exactly the tasks of a successful run
+    assert set(dag.task_ids) - {"audit_on_failure"} == set(dag_task_ids(with_publish=False))
 
 
 def test_dbt_build_follows_the_raw_gate(dag):

@@ -72,7 +72,8 @@ def daily_run(airflow_db, tmp_path_factory):
 
 def test_every_task_succeeded(daily_run):
     _, dag, dag_run = daily_run
-    assert task_states(dag_run) == {task_id: "success" for task_id in dag.task_ids}
+    expected = {task_id: "success" for task_id in dag.task_ids} | {"audit_on_failure": "skipped"}
+    assert task_states(dag_run) == expected
     assert dag_run.state == "success"
 
 
@@ -148,7 +149,8 @@ def test_an_asset_triggered_run_reprocesses_the_last_closed_day_and_changes_noth
         # 07:30 on 21 Nov in Shanghai is still 20 Nov in UTC.
         dag_run = dag.test(logical_date=None, run_after=datetime(2026, 11, 20, 23, 30, tzinfo=UTC))
     assert dag_run.logical_date is None
-    assert set(task_states(dag_run).values()) == {"success"}
+    states = task_states(dag_run)
+    assert states.pop("audit_on_failure") == "skipped" and set(states.values()) == {"success"}
     rows = query(home, "SELECT DISTINCT as_of_date, status FROM audit.load_ledger WHERE run_id = ?", [dag_run.run_id])
     assert rows == [(BUSINESS_DATE, "unchanged")]
     assert raw_counts(home) == before
@@ -164,6 +166,7 @@ def test_a_broken_file_fails_the_run_at_once_and_nothing_is_summarised(airflow_d
 
     states = task_states(dag_run)
     assert states.pop("ingest.clients") == "failed"
+    assert states.pop("audit_on_failure") == "success"  # the failed run is on record
     # Every other source references clients, so nothing else loads and the run is not summarised.
     assert states == {task_id: "upstream_failed" for task_id in states}
     assert dag_run.state == "failed"
@@ -190,6 +193,7 @@ def test_a_source_missing_past_its_deadline_stops_the_run_at_the_freshness_gate(
         f"ingest.{s}": "success" for s in internal_sources()
     }
     assert states["freshness_gate"] == "failed" and dag_run.state == "failed"
+    assert states.pop("audit_on_failure") == "success"
     later = {t: s for t, s in states.items() if not t.startswith("ingest.") and t != "freshness_gate"}
     assert set(later.values()) == {"upstream_failed"}, later
     gate_ti = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "freshness_gate")
