@@ -44,7 +44,13 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
    signals in a consistent state. `drift_gate` (expectations/drift.yml): clients, rows, exposure, CLV,
    PD distribution and segment shares against the last good run; beyond the warn bound recorded, beyond
    the stop bound the run stops naming the metric, the old and new value and the bound.
-6. `report`: the run report (docs/report.md), one static HTML page under `<CLV_HOME>/reports/<D>/` with the
+6. `publish` (docs/bi.md), only reached when every error-level gate passed: the BI tables (business names,
+   personal data replaced by keyed HMAC-SHA256 pseudonyms) into a new serving DuckDB file in a storage
+   format DuckDB 1.x drivers read, verified, then swapped atomically over `<CLV_HOME>/serving/clv_serving.duckdb`
+   (a reader holding the old file is never blocked); Parquet per table and business date; optionally the
+   same tables into PostgreSQL (`CLV_SERVING_POSTGRES_URL`, schema swap in one transaction). A failed run
+   never gets here, so the last good serving state stays as it was.
+   `report`: the run report (docs/report.md), one static HTML page under `<CLV_HOME>/reports/<D>/` with the
    CLV distribution, the strategy matrix, migration, early warnings, attribution and data quality.
 7. `summarise`: logs the load ledger of this run (files, rows in / loaded / quarantined per source).
    It runs only if every ingest task succeeded, so a failed run is never reported as good.
@@ -176,6 +182,18 @@ def segments() -> dict:
 
 
 @task(pool=WAREHOUSE_POOL)
+def publish() -> dict:
+    """Publish D for BI once every gate passed: serving DuckDB file (atomic swap), Parquet, optional PostgreSQL."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.serving.publish import run_publish
+
+    context = get_current_context()
+    return run_publish(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+
+
+@task(pool=WAREHOUSE_POOL)
 def report() -> str:
     """The run report: one static HTML page with the portfolio's charts, warnings and data quality."""
     from airflow.sdk import get_current_context
@@ -261,6 +279,7 @@ def clv_daily():
         segments(),
         stage_gate.override(task_id="segments_gate")("segments"),
         drift_gate(),
+        publish(),
         report(),
         summarise(),
     ]

@@ -109,6 +109,13 @@ def cmd_segments(args: argparse.Namespace) -> int:
     return _each_date(args, run_segments)
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    """The DAG's publish stage outside Airflow: serving file, Parquet (and PostgreSQL if configured)."""
+    from python_tasks.serving.publish import run_publish
+
+    return _each_date(args, run_publish)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """The run report of each date of a range: one static HTML page per date (docs/report.md)."""
     from python_tasks.report.job import build_report
@@ -310,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--to", type=_date, help="last business date of a range (inclusive)")
     seg.set_defaults(func=cmd_segments)
 
+    pub = sub.add_parser("publish", help="publish a date (or a range) for BI: serving file, Parquet, PostgreSQL")
+    pub.add_argument("--date", type=_date, required=True, help="business date D (first date of a range)")
+    pub.add_argument("--to", type=_date, help="last business date of a range")
+    pub.set_defaults(func=cmd_publish)
     rep = sub.add_parser("report", help="the run report (static HTML with charts) of a date (or a range)")
     rep.add_argument("--date", type=_date, required=True, help="business date D (first date of a range)")
     rep.add_argument("--to", type=_date, help="last business date of a range")

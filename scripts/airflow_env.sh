@@ -38,10 +38,11 @@ if [ -x "$CLV_PROJECT_ROOT/.venv/bin/airflow" ]; then
     *) export PATH="$CLV_PROJECT_ROOT/.venv/bin:$PATH" ;;
   esac
 fi
-# The project's code (python_tasks) must be importable by the DAG processor and the task processes.
+# The project's code (python_tasks) must be importable by the DAG processor and the task processes;
+# config/airflow holds airflow_local_settings.py (the scheduler preloads what the gate tasks import).
 case ":${PYTHONPATH:-}:" in
   *":$CLV_PROJECT_ROOT:"*) ;;
-  *) export PYTHONPATH="$CLV_PROJECT_ROOT${PYTHONPATH:+:$PYTHONPATH}" ;;
+  *) export PYTHONPATH="$CLV_PROJECT_ROOT:$CLV_PROJECT_ROOT/config/airflow${PYTHONPATH:+:$PYTHONPATH}" ;;
 esac
 
 # Quiet and fast for a demo on one machine.

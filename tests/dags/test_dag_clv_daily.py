@@ -32,6 +32,7 @@ def test_task_ids(dag):
         "segments",
         "segments_gate",
         "drift_gate",
+        "publish",
         "report",
         "summarise",
         "audit",
@@ -81,6 +82,7 @@ def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
         "segments",
         "segments_gate",
         "drift_gate",
+        "publish",
         "report",
     }
     assert summarise.upstream_task_ids == {"report"}
@@ -98,7 +100,7 @@ def test_the_run_is_closed_by_audit_or_on_failure_by_audit_on_failure(dag):
     assert on_failure.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"audit_on_failure", "audit"}
     assert audit.downstream_task_ids == on_failure.downstream_task_ids == set()  # both leaves: a failure stays failed
     # the lineage events describe exactly the tasks of a successful run
-    assert set(dag.task_ids) - {"audit_on_failure"} == set(dag_task_ids(with_publish=False))
+    assert set(dag.task_ids) - {"audit_on_failure"} == set(dag_task_ids(with_publish=True))
 
 
 def test_dbt_build_follows_the_raw_gate(dag):
@@ -114,6 +116,11 @@ def test_clv_follows_the_profile_gate(dag):
 def test_segments_follow_the_clv_gate(dag):
     segments = dag.task_dict["segments"]
     assert segments.pool == "duckdb_warehouse" and segments.upstream_task_ids == {"clv_gate"}
+
+
+def test_publish_follows_the_last_gate(dag):
+    assert dag.task_dict["publish"].upstream_task_ids == {"drift_gate"}
+    assert dag.task_dict["report"].upstream_task_ids == {"publish"}
 
 
 @pytest.mark.parametrize(("gate", "after"), [("profile_gate", "dbt_build"), ("clv_gate", "clv"),
