@@ -103,9 +103,9 @@ def test_the_gx_gates_are_broken_down_by_suite_and_statement(s_scale_run):
         spec = yaml.safe_load((ROOT / "expectations" / f"{gate}.yml").read_text(encoding="utf-8"))
         assert set(daily[f"{gate}_gate"]["suites"]) == set(spec["suites"]), gate
     assert len(daily["raw_gate"]["suites"]) == 9  # every internal source loaded for D
-    assert not daily["drift_gate"]["imports_gx"]
+    # forked from the preloaded worker, every task finds GX imported already: the import alone is free
     gx = summary["gx_import"]
-    assert gx["great_expectations_s"] > 0 and gx["wall_s"] >= gx["seconds"]
+    assert gx["great_expectations_s"] < 0.5 and gx["wall_s"] >= gx["seconds"]
 
 
 def test_the_report_says_whether_a_check_samples(s_scale_run):
