@@ -4,7 +4,9 @@
 builds its evidence bundle (applying the retention), in that order: the events carry the audit's status,
 the bundle holds the audit row and the events. ``clv_daily`` calls it with ``success`` after publish and
 with ``failed`` when a task failed for good (then the events end in FAIL and the bundle keeps the
-alerts). Each step replaces what an earlier call for the same run and date left, so a rerun is safe.
+alerts). A successful run also gets its dbt docs site (``<CLV_HOME>/dbt_docs/<D>/<run id>/index.html``,
+self-contained). Each step replaces what an earlier call for the same run and date left, so a rerun is
+safe.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import date
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,7 @@ def close_run(as_of_date: str | date, run_id: str, status: str = "success") -> d
     audit = record_run_audit(day, run_id, status)
     lineage = emit_run_lineage(day, run_id)
     evidence = build_evidence_bundle(day, run_id)
+    docs = publish_dbt_docs(day, run_id) if status == "success" else None
     summary = {
         "as_of_date": day.isoformat(),
         "run_id": run_id,
@@ -41,7 +45,36 @@ def close_run(as_of_date: str | date, run_id: str, status: str = "success") -> d
         "evidence_files": evidence["files"],
         "evidence_bytes": evidence["bytes"],
         "evidence_deleted": evidence["deleted"],
+        "dbt_docs": str(docs) if docs else None,
         "seconds": round(time.perf_counter() - started, 2),
     }
     log.info("run %s for %s closed: %s", run_id, day, summary)
     return summary
+
+
+def dbt_docs_path(as_of_date: date, run_id: str) -> Path:
+    """The dbt docs site of one run: ``<CLV_HOME>/dbt_docs/<D>/<run id>/index.html``."""
+    from python_tasks.lineage.naming import path_component
+    from python_tasks.settings import get_settings
+
+    return get_settings().home / "dbt_docs" / as_of_date.isoformat() / path_component(run_id) / "index.html"
+
+
+def publish_dbt_docs(as_of_date: date, run_id: str) -> Path:
+    """The dbt docs site of the models as this run built them (models, columns, tests, lineage graph, the
+    catalog of the warehouse), one self-contained HTML file kept per run; generated in its own target
+    folder so the build's manifest and run results (the evidence) stay as the build left them."""
+    import os
+    import shutil
+
+    from python_tasks.transform.dbt_job import generate_docs
+
+    started = time.perf_counter()
+    site = generate_docs(target="docs_target", static=True)
+    path = dbt_docs_path(as_of_date, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".index.html.part")
+    shutil.copyfile(site, tmp)
+    os.replace(tmp, path)
+    log.info("dbt docs of run %s for %s: %s (%.1f s)", run_id, as_of_date, path, time.perf_counter() - started)
+    return path

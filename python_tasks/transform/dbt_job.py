@@ -117,10 +117,12 @@ def run_dbt_build(
     }
 
 
-def generate_docs() -> Path:
-    """``dbt docs generate`` against the warehouse; returns the static site's index.html.
+def generate_docs(*, target: str = "target", static: bool = False) -> Path:
+    """``dbt docs generate`` against the warehouse; returns the site's index.html (with ``static``: the one
+    self-contained ``static_index.html`` that opens from a file, no server needed).
 
-    The catalog reads the warehouse's tables, so this runs after a build, in the writer's slot.
+    The catalog reads the warehouse's tables, so this runs after a build, in the writer's slot. ``target``
+    (a folder under ``<CLV_HOME>/dbt``) keeps the per-run docs from overwriting the build's run results.
     """
     from dbt.cli.main import dbtRunner
 
@@ -131,14 +133,15 @@ def generate_docs() -> Path:
         "docs", "generate",
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(work / "target"),
+        "--target-path", str(work / target),
         "--log-path", str(work / "logs"),
+        *(["--static"] if static else []),
     ]  # fmt: skip
     with _warehouse_env(settings.warehouse_path):
         outcome = dbtRunner().invoke(args)
     if not outcome.success:
         raise DbtBuildFailed(f"dbt docs generate failed: {outcome.exception}")
-    return work / "target" / "index.html"
+    return work / target / ("static_index.html" if static else "index.html")
 
 
 @contextmanager

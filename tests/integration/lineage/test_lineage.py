@@ -444,3 +444,12 @@ def test_the_declared_python_lineage_matches_the_code_and_the_warehouse(home):
         read = {f"{s}.{t}" for s, t in named.findall(source)} - {"segments.py", "valuation.py"}
         undeclared = {t for t in read if tuple(t.split(".")) in catalog} - set(task.inputs) - set(task.outputs)
         assert not undeclared, (task.task_id, undeclared)
+
+
+def test_a_successful_run_keeps_its_dbt_docs_site(home):
+    """One self-contained page per run (opens from a file, no server), with this project's models in it."""
+    site = Path(home["summary"]["dbt_docs"])
+    assert site.exists() and site.name == "index.html" and site.parents[1].name == D0.isoformat()
+    text = site.read_text(encoding="utf-8")
+    assert "fct_client_profile" in text and "int_exposures_aggregated_to_clients" in text
+    assert site.stat().st_size > 100_000
