@@ -7,8 +7,8 @@ imported is there in every task process at no cost. Great Expectations costs abo
 tasks of ``clv_daily`` (the raw, profile, CLV and segments gates) import it; preloaded, they pay nothing.
 benchmarks/gates.py measures both ways.
 
-Airflow imports this module (found on ``PYTHONPATH``: scripts/airflow_env.sh and the image add
-``config/airflow``) in every Airflow process at start-up; only the scheduler and the Celery worker preload,
+Airflow imports this module (found on ``PYTHONPATH``: scripts/airflow_env.sh adds ``config/airflow``; a
+production image must do the same) in every Airflow process at start-up; only the scheduler and the Celery worker preload,
 so the API server, the DAG processor and the triggerer start as fast as before. ``CLV_PRELOAD_TASK_MODULES=0``
 turns it off.
 """

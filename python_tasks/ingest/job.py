@@ -81,11 +81,19 @@ def _record_missing(settings, source: str, day: date, run_id: str, error: Delive
     the partition untouched); the freshness gate reports it by the source's policy."""
     moment = datetime.now(UTC)
     with warehouse.connect(settings.warehouse_path) as con:
+        con.execute("BEGIN TRANSACTION")
+        # a rerun of the task in the same run records it once
+        con.execute(
+            "DELETE FROM audit.load_ledger WHERE run_id = $run AND source = $source AND as_of_date = $d "
+            "AND status = 'missing'",
+            {"run": run_id, "source": source, "d": day},
+        )
         con.execute(
             "INSERT INTO audit.load_ledger VALUES ($run, $source, $d, NULL, NULL, NULL, NULL, 0, 0, 0, 'missing', "
             "$msg, $at, $at)",
             {"run": run_id, "source": source, "d": day, "msg": f"{error} (past its deadline)", "at": moment},
         )
+        con.execute("COMMIT")
     log.warning("%s %s: missing past its deadline: %s; the freshness gate decides", source, day, error)
     return {"source": source, "as_of_date": day.isoformat(), "run_id": run_id, "status": "missing",
             "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "files": []}  # fmt: skip

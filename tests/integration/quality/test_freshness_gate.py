@@ -96,6 +96,12 @@ def test_a_missing_warn_source_is_recorded_and_the_run_goes_on(home):
         ).fetchall()  # fmt: skip
         partition = con.execute("SELECT count(*) FROM raw.crm_interactions WHERE _as_of_date = $d", {"d": D1})
         assert ledger == [("missing", 0, 0, 0)] and partition.fetchone()[0] == 0
+    # the task rerun in the same run records it once
+    assert ingest_source("crm_interactions", D1, "run1", now=_after_deadline("crm_interactions"))["status"] == "missing"
+    with duckdb.connect(str(home / "warehouse" / "clv.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT count(*) FROM audit.load_ledger WHERE source = 'crm_interactions' AND as_of_date = $d",
+                           {"d": D1}).fetchone()  # fmt: skip
+    assert rows == (1,)
 
 
 def test_a_missing_delivery_before_its_deadline_is_an_error_to_retry(home):
