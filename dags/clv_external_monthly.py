@@ -26,6 +26,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, TaskGroup, chain, dag, task
 
+from python_tasks.orchestration.alerts import on_task_failure
 from python_tasks.orchestration.assets import EXTERNAL_INDICATORS
 from python_tasks.orchestration.business_dates import BUSINESS_TIMEZONE
 from python_tasks.orchestration.retries import DeliveryRetryPolicy
@@ -74,7 +75,12 @@ def emit_external_indicators(loads: list[dict]) -> None:
     start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={
+        "owner": "data-engineering",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "on_failure_callback": on_task_failure,  # the vendor's data not loaded: an alert (docs/alerts.md)
+    },
     tags=["clv", "monthly", "ingest", "external"],
 )
 def clv_external_monthly():

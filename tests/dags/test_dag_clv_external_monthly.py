@@ -54,6 +54,14 @@ def test_clv_daily_consumes_the_asset_this_dag_produces(dag, dagbag):
     assert dagbag.dags["clv_daily"].timetable.asset_condition in produced
 
 
+def test_every_task_raises_an_alert_when_it_fails(dag):
+    from python_tasks.orchestration.alerts import on_task_failure
+
+    for task in dag.tasks:
+        callbacks = task.on_failure_callback
+        assert callbacks is on_task_failure or on_task_failure in (callbacks or []), task.task_id
+
+
 def test_every_task_retries(dag):
     for task in dag.tasks:
         assert task.retries == 2, task.task_id
