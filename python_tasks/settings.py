@@ -7,7 +7,9 @@ the same code at their own folders.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,3 +62,20 @@ def get_settings() -> Settings:
         clv_params_path=Path(os.environ.get("CLV_PARAMS_FILE", CLV_PARAMS_FILE)).resolve(),
         segment_rules_path=Path(os.environ.get("CLV_SEGMENT_RULES_FILE", SEGMENT_RULES_FILE)).resolve(),
     )
+
+
+_UNSAFE_IN_PATH = re.compile(r"[^A-Za-z0-9._-]")
+_MAX_PATH_COMPONENT = 80
+
+
+def path_component(text: str) -> str:
+    """``text`` (a run id) as one file or folder name: characters other than letters, digits, ``.``, ``_``
+    and ``-`` become ``_``; a name that had to change gets a short hash of the original, so that two run ids
+    never share a folder (``scheduled__2026-11-20T00:00:00+00:00`` →
+    ``scheduled__2026-11-20T00_00_00_00_00-<hash>``). The Data Docs, reports, lineage files, evidence
+    bundles and dbt docs of a run all use it."""
+    safe = _UNSAFE_IN_PATH.sub("_", text).strip(".")
+    if safe and safe == text and len(safe) <= _MAX_PATH_COMPONENT:
+        return safe
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{safe[:_MAX_PATH_COMPONENT]}-{digest}" if safe else digest

@@ -54,8 +54,7 @@ def close_run(as_of_date: str | date, run_id: str, status: str = "success") -> d
 
 def dbt_docs_path(as_of_date: date, run_id: str) -> Path:
     """The dbt docs site of one run: ``<CLV_HOME>/dbt_docs/<D>/<run id>/index.html``."""
-    from python_tasks.lineage.naming import path_component
-    from python_tasks.settings import get_settings
+    from python_tasks.settings import get_settings, path_component
 
     return get_settings().home / "dbt_docs" / as_of_date.isoformat() / path_component(run_id) / "index.html"
 

@@ -10,21 +10,18 @@ lineage backend updates the runs it has rather than adding new ones.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import socket
 import uuid
 from datetime import date
 from pathlib import Path
 
-from python_tasks.settings import get_settings
+from python_tasks.settings import get_settings, path_component
 
 #: the DAG whose runs lineage describes
 DAG_ID = "clv_daily"
 DEFAULT_JOB_NAMESPACE = "clv_warehouse"
 _UUID_NAMESPACE = uuid.UUID("6f1c2d2e-8a53-5b4e-9a0c-3c1f0e6f7a10")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def job_namespace() -> str:
@@ -65,16 +62,6 @@ def run_uuid(job_name: str, run_id: str, as_of_date: date) -> str:
     """The OpenLineage run id of ``job_name`` in the Airflow run ``run_id`` for D: stable across reruns."""
     key = f"{job_namespace()}|{job_name}|{run_id}|{as_of_date.isoformat()}"
     return str(uuid.uuid5(_UUID_NAMESPACE, key))
-
-
-def path_component(text: str) -> str:
-    """``text`` as one folder or file name (an Airflow run id carries ``:`` and ``+``); a name that had to
-    change gets a short hash of the original so that two run ids never share a folder."""
-    safe = _UNSAFE.sub("_", text).strip(".")
-    if safe and safe == text and len(safe) <= 80:
-        return safe
-    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    return f"{safe[:80]}-{digest}" if safe else digest
 
 
 def lineage_dir(as_of_date: date, home: Path | None = None) -> Path:

@@ -21,7 +21,6 @@ GX is imported only to render pages (inside :func:`write_suite_pages`), so the d
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import json
 import logging
@@ -36,25 +35,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from python_tasks.settings import get_settings
+from python_tasks.settings import get_settings, path_component
 
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.html"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_MAX_COMPONENT = 80
-
-
-def path_component(text: str) -> str:
-    """``text`` as one file or folder name: characters other than letters, digits, ``.``, ``_`` and ``-``
-    become ``_``; a name that had to change gets a short hash of the original, so that two run ids never
-    share a folder (``scheduled__2026-11-20T00:00:00+00:00`` → ``scheduled__2026-11-20T00_00_00_00_00-<hash>``).
-    """
-    safe = _UNSAFE.sub("_", text).strip(".")
-    if safe and safe == text and len(safe) <= _MAX_COMPONENT:
-        return safe
-    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    return f"{safe[:_MAX_COMPONENT]}-{digest}" if safe else digest
 
 
 def data_docs_run_dir(run_id: str, as_of_date: date) -> Path:

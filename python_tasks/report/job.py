@@ -38,7 +38,7 @@ def reports_dir() -> Path:
 
 def report_path(as_of_date: date, run_id: str) -> Path:
     """The report file of one run for D, whether it exists or not."""
-    from python_tasks.quality.data_docs import path_component
+    from python_tasks.settings import path_component
 
     return reports_dir() / as_of_date.isoformat() / path_component(run_id) / REPORT_NAME
 

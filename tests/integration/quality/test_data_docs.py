@@ -16,11 +16,12 @@ import pytest
 from generated import generated_home
 
 from python_tasks.clv.job import run_clv
-from python_tasks.quality.data_docs import DataDocsTarget, data_docs_index, path_component
+from python_tasks.quality.data_docs import DataDocsTarget, data_docs_index
 from python_tasks.quality.raw_gate import run_raw_gate
 from python_tasks.quality.results import GateFailed
 from python_tasks.quality.stage_gates import gate_suites, run_drift_gate, run_stage_gate
 from python_tasks.segments.job import run_segments
+from python_tasks.settings import path_component
 from python_tasks.transform.dbt_job import run_dbt_build
 
 D0 = date(2026, 11, 20)

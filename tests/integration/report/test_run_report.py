@@ -148,7 +148,7 @@ def first(home: Path) -> tuple[Path, str, Page]:
 
 
 def _folder(run_id: str) -> str:
-    from python_tasks.quality.data_docs import path_component
+    from python_tasks.settings import path_component
 
     return path_component(run_id)
 
