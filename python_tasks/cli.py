@@ -276,6 +276,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date_range(parser: argparse.ArgumentParser) -> None:
+    """--date D, and --to for a range of business dates (each date in turn)."""
+    parser.add_argument("--date", type=_date, required=True, help="business date D (the first of a range)")
+    parser.add_argument("--to", type=_date, help="last business date of a range (inclusive)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m python_tasks", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -308,22 +314,18 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(func=cmd_build_profile)
 
     clv = sub.add_parser("clv", help="value every client of a date's profile under every scenario (CLV engine)")
-    clv.add_argument("--date", type=_date, required=True, help="business date D")
-    clv.add_argument("--to", type=_date, help="last business date of a range (inclusive)")
+    _date_range(clv)
     clv.set_defaults(func=cmd_clv)
 
     seg = sub.add_parser("segments", help="segments, strategy, offers and early warnings for a date's clients")
-    seg.add_argument("--date", type=_date, required=True, help="business date D")
-    seg.add_argument("--to", type=_date, help="last business date of a range (inclusive)")
+    _date_range(seg)
     seg.set_defaults(func=cmd_segments)
 
     pub = sub.add_parser("publish", help="publish a date (or a range) for BI: serving file, Parquet, PostgreSQL")
-    pub.add_argument("--date", type=_date, required=True, help="business date D (first date of a range)")
-    pub.add_argument("--to", type=_date, help="last business date of a range")
+    _date_range(pub)
     pub.set_defaults(func=cmd_publish)
     rep = sub.add_parser("report", help="the run report (static HTML with charts) of a date (or a range)")
-    rep.add_argument("--date", type=_date, required=True, help="business date D (first date of a range)")
-    rep.add_argument("--to", type=_date, help="last business date of a range")
+    _date_range(rep)
     rep.add_argument("--run-id", help="the run whose gates to show (default: the latest run of D for each gate)")
     rep.set_defaults(func=cmd_report)
     docs = sub.add_parser("dbt-docs", help="generate dbt's documentation site (models, columns, lineage)")

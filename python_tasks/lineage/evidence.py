@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from python_tasks.io import warehouse
+from python_tasks.io.files import replace_dir
 from python_tasks.lineage import naming
 from python_tasks.lineage.dbt_lineage import run_results_belong_to, target_dir
 from python_tasks.lineage.recorded import jsonable, read_run
@@ -165,14 +166,7 @@ def build_evidence_bundle(as_of_date: str | date, run_id: str) -> dict:
         "notes": notes,
     })  # fmt: skip
     files = write_manifest(work)
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-        work.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        work.rename(target)
+    replace_dir(work, target)
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     deleted = prune_evidence(day)
     log.info("evidence %s %s: %d files, %.1f MB in %s; %d old bundle date(s) deleted", run_id, day, files + 1,

@@ -63,17 +63,11 @@ def publish_dbt_docs(as_of_date: date, run_id: str) -> Path:
     """The dbt docs site of the models as this run built them (models, columns, tests, lineage graph, the
     catalog of the warehouse), one self-contained HTML file kept per run; generated in its own target
     folder so the build's manifest and run results (the evidence) stay as the build left them."""
-    import os
-    import shutil
-
+    from python_tasks.io.files import copy_atomic
     from python_tasks.transform.dbt_job import generate_docs
 
     started = time.perf_counter()
     site = generate_docs(target="docs_target", static=True)
-    path = dbt_docs_path(as_of_date, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".index.html.part")
-    shutil.copyfile(site, tmp)
-    os.replace(tmp, path)
+    path = copy_atomic(site, dbt_docs_path(as_of_date, run_id))
     log.info("dbt docs of run %s for %s: %s (%.1f s)", run_id, as_of_date, path, time.perf_counter() - started)
     return path

@@ -511,12 +511,9 @@ def deliver(alert: Alert, *, alerts_dir: Path | None = None, channels: AlertChan
 
 def write_alert_file(alert: Alert, alerts_dir: Path) -> Path:
     """Write the payload to ``alerts_dir/<file name>`` (replacing the file atomically) and return the path."""
-    alerts_dir.mkdir(parents=True, exist_ok=True)
-    path = alerts_dir / alert.file_name
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(alert.to_json() + "\n", encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    from python_tasks.io.files import write_text_atomic
+
+    return write_text_atomic(alerts_dir / alert.file_name, alert.to_json() + "\n")
 
 
 def post_webhook(alert: Alert, url: str, *, token: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> int:

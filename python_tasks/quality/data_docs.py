@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from python_tasks.io.files import replace_dir
 from python_tasks.settings import get_settings, path_component
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ def write_suite_pages(target: DataDocsTarget, results: Sequence[tuple[str, Any]]
             (staging / f"{name}.html").write_text(page, encoding="utf-8")
             (staging / f"{name}.json").write_text(evidence, encoding="utf-8")
             written += [gate_dir / f"{name}.html", gate_dir / f"{name}.json"]
-        _replace_dir(staging, gate_dir)
+        replace_dir(staging, gate_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
@@ -249,19 +250,6 @@ def _drop_counts_gx_cannot_render(result: Any) -> None:
         res = item.result
         if res and res.get("unexpected_count") and not {"unexpected_percent", "element_count"} <= res.keys():
             res["unexpected_count"] = 0
-
-
-def _replace_dir(new: Path, old: Path) -> None:
-    """Put ``new`` where ``old`` is: a reader sees either the old folder or the new one (and for a moment
-    neither), never a mix."""
-    if old.exists():
-        retired = old.with_name(f".{old.name}-retired-{os.getpid()}")
-        shutil.rmtree(retired, ignore_errors=True)
-        old.rename(retired)
-        new.rename(old)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        new.rename(old)
 
 
 # --- the run's index -------------------------------------------------------------------------------

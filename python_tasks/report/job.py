@@ -21,6 +21,7 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from python_tasks.io.files import write_text_atomic
 from python_tasks.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,6 @@ def report_path(as_of_date: date, run_id: str) -> Path:
     from python_tasks.settings import path_component
 
     return reports_dir() / as_of_date.isoformat() / path_component(run_id) / REPORT_NAME
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def _href(target: Path, from_dir: Path) -> str:
@@ -113,7 +107,7 @@ def build_report(as_of_date: date | str, run_id: str) -> Path:
     seconds = time.perf_counter() - started
     html = render_page(data, charts, links=_links(day, run_id, quality_runs, path.parent), style=style,
                        built_at=built_at, seconds=seconds)  # fmt: skip
-    _write(path, html)
+    write_text_atomic(path, html)
     kind, status = quality_status(data)
     meta = {
         "as_of_date": day.isoformat(), "run_id": run_id, "built_at": built_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -123,16 +117,16 @@ def build_report(as_of_date: date | str, run_id: str) -> Path:
         "previous_as_of_date": data.previous_date.isoformat() if data.previous_date else None,
         "chart_labels": "zh+en" if style.chinese else "en", "charts": sorted(charts), "bytes": len(html.encode()),
     }  # fmt: skip
-    _write(path.with_name(META_NAME), json.dumps(meta, indent=2, ensure_ascii=False))
+    write_text_atomic(path.with_name(META_NAME), json.dumps(meta, indent=2, ensure_ascii=False))
 
     day_dir = path.parent.parent
-    _write(day_dir / INDEX_NAME, render_date_index(day, _date_runs(day_dir)))
+    write_text_atomic(day_dir / INDEX_NAME, render_date_index(day, _date_runs(day_dir)))
     newest = max(
         (p.name for p in reports_dir().glob("????-??-??") if (p / INDEX_NAME).is_file()), default=day.isoformat()
     )
     if day.isoformat() >= newest:
         latest = reports_dir() / LATEST_NAME
-        _write(latest, render_page(data, charts, links=_links(day, run_id, quality_runs, latest.parent), style=style,
+        write_text_atomic(latest, render_page(data, charts, links=_links(day, run_id, quality_runs, latest.parent), style=style,
                                    built_at=built_at, seconds=seconds))  # fmt: skip
     log.info(
         "run report for %s (run %s) written to %s: %d charts, %.0f KB, %.2f s",
