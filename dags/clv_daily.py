@@ -29,10 +29,13 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
    `profile_gate`: the GX suite of the client profile (expectations/profile.yml): industry and size of
    every client, plausible ratios, EAD not below drawn; every result in `audit.dq_results`; an error-level
    failure stops the run (docs/quality.md).
-4. `clv`: the CLV engine (python_tasks/clv, docs/clv.md): calibrates retention and the scorecard on the
-   history, values every client of D's profile under the baseline, adverse and severe scenarios,
-   attributes the change since the previous run, backtests earlier runs, and replaces D's rows of the
-   `valuation` tables in one transaction. A missing profile or macro outlook stops the run naming it.
+4. `clv`: the CLV engine (python_tasks/clv, docs/clv.md), split by client shard so that workers share it
+   (python_tasks/clv/sharded.py): `clv.prepare` calibrates retention and the scorecard on the history and
+   writes D's engine inputs split into `CLV_SHARDS` shards (a stable hash of the client id); `clv.value`,
+   one mapped task per shard on the `compute` queue, values its clients under the baseline, adverse and
+   severe scenarios and attributes their change since the previous run, without opening the warehouse (a
+   failed shard is retried alone); `clv.merge` backtests earlier runs and replaces D's rows of the
+   `valuation` tables in one transaction, the same rows as an unsharded run. A missing profile or macro outlook stops the run naming it.
    `clv_gate` (expectations/clv.yml): one row per client per scenario, finite values, components adding up
    to the CLV, PD and LGD in range, stress not raising the portfolio's value.
 5. `segments`: segments and early warnings (python_tasks/segments, docs/segments.md): value and risk tiers,
@@ -66,8 +69,9 @@ the error and, for a gate, its failed checks is logged, written to `<CLV_HOME>/a
 webhook and by email when configured by environment (docs/alerts.md).
 
 **Rerun a day:** clear the run of D (or `airflow dags test clv_daily D`); every task replaces partition D
-and nothing else. Every task opens the DuckDB warehouse and therefore runs in the one-slot
-`duckdb_warehouse` pool (DuckDB allows one writing process).
+and nothing else. Every task that opens the DuckDB warehouse runs in the one-slot `duckdb_warehouse` pool
+(DuckDB allows one writing process) and on the `warehouse` Celery queue (one worker, concurrency 1); the
+CLV shards (`clv.value`) touch only files and run on the `compute` queue, several at a time.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ from python_tasks.orchestration.assets import EXTERNAL_INDICATORS
 from python_tasks.orchestration.business_dates import BUSINESS_TIMEZONE
 from python_tasks.orchestration.retries import DeliveryRetryPolicy
 from python_tasks.orchestration.sources import internal_sources, upstream_sources
-from python_tasks.settings import WAREHOUSE_POOL
+from python_tasks.settings import COMPUTE_QUEUE, WAREHOUSE_POOL, WAREHOUSE_QUEUE
 
 
 @task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
@@ -158,15 +162,40 @@ def dbt_build() -> dict:
 
 
 @task(pool=WAREHOUSE_POOL)
-def clv() -> dict:
-    """Value every client of D under every scenario; attribution and backtest beside it."""
+def clv_prepare() -> list[int]:
+    """Calibrate on the whole portfolio and write D's engine inputs split by client shard (CLV_SHARDS); the
+    shard numbers, one mapped `clv.value` task each."""
     from airflow.sdk import get_current_context
 
-    from python_tasks.clv.job import run_clv
+    from python_tasks.clv.sharded import prepare_clv_shards
     from python_tasks.orchestration.business_dates import business_date_of_run
 
     context = get_current_context()
-    return run_clv(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+    return prepare_clv_shards(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])["shards"]
+
+
+@task(queue=COMPUTE_QUEUE)
+def clv_value(shard: int) -> dict:
+    """Value one shard's clients under every scenario and attribute their change; no warehouse access."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.clv.sharded import value_clv_shard
+    from python_tasks.orchestration.business_dates import business_date_of_run
+
+    context = get_current_context()
+    return value_clv_shard(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"], shard=shard)
+
+
+@task(pool=WAREHOUSE_POOL)
+def clv_merge() -> dict:
+    """Write every shard's results into D's valuation tables in one transaction, with the backtest."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.clv.sharded import merge_clv_shards
+    from python_tasks.orchestration.business_dates import business_date_of_run
+
+    context = get_current_context()
+    return merge_clv_shards(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
 
 
 @task(pool=WAREHOUSE_POOL)
@@ -253,6 +282,8 @@ def summarise() -> dict:
         "owner": "data-engineering",
         "retries": 2,
         "retry_delay": timedelta(minutes=5),
+        # Celery: every task goes to the single-writer warehouse worker unless it says otherwise (clv.value)
+        "queue": WAREHOUSE_QUEUE,
         # a failure that ends the task (gate, dbt test, broken delivery, retries used up) raises an alert
         "on_failure_callback": on_task_failure,
     },
@@ -266,6 +297,12 @@ def clv_daily():
                 if upstream in loads:
                     loads[upstream] >> load
 
+    with TaskGroup("clv", tooltip="Value every client: prepare the shards, value each, merge") as clv_stage:
+        prepared = clv_prepare.override(task_id="prepare")()
+        prepared >> clv_value.override(task_id="value").expand(shard=prepared) >> clv_merge.override(
+            task_id="merge"
+        )()
+
     # The run's stages in order; later stages (output gates, publish) are added to this chain
     # where they belong in the run.
     stages = [
@@ -274,7 +311,7 @@ def clv_daily():
         raw_gate(),
         dbt_build(),
         stage_gate.override(task_id="profile_gate")("profile"),
-        clv(),
+        clv_stage,
         stage_gate.override(task_id="clv_gate")("clv"),
         segments(),
         stage_gate.override(task_id="segments_gate")("segments"),

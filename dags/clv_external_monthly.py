@@ -31,7 +31,7 @@ from python_tasks.orchestration.assets import EXTERNAL_INDICATORS
 from python_tasks.orchestration.business_dates import BUSINESS_TIMEZONE
 from python_tasks.orchestration.retries import DeliveryRetryPolicy
 from python_tasks.orchestration.sources import external_sources, upstream_sources
-from python_tasks.settings import WAREHOUSE_POOL
+from python_tasks.settings import WAREHOUSE_POOL, WAREHOUSE_QUEUE
 
 
 @task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
@@ -80,6 +80,7 @@ def emit_external_indicators(loads: list[dict]) -> None:
         "retries": 2,
         "retry_delay": timedelta(minutes=5),
         "on_failure_callback": on_task_failure,  # the vendor's data not loaded: an alert (docs/alerts.md)
+        "queue": WAREHOUSE_QUEUE,  # Celery: the single-writer worker (it writes the warehouse)
     },
     tags=["clv", "monthly", "ingest", "external"],
 )

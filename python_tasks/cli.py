@@ -96,10 +96,15 @@ def _each_date(args: argparse.Namespace, run) -> int:  # noqa: ANN001 - run(day,
 
 
 def cmd_clv(args: argparse.Namespace) -> int:
-    """The DAG's CLV stage outside Airflow: value every client of D's profile (each date of a range)."""
-    from python_tasks.clv.job import run_clv
+    """The DAG's CLV stage outside Airflow: value every client of D's profile (each date of a range); with
+    --shards, through the DAG's sharded steps (prepare, each shard, merge) one after another."""
+    if args.shards is None:
+        from python_tasks.clv.job import run_clv
 
-    return _each_date(args, run_clv)
+        return _each_date(args, run_clv)
+    from python_tasks.clv.sharded import run_clv_sharded
+
+    return _each_date(args, lambda day, run_id: run_clv_sharded(day, run_id, args.shards))
 
 
 def cmd_segments(args: argparse.Namespace) -> int:
@@ -315,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     clv = sub.add_parser("clv", help="value every client of a date's profile under every scenario (CLV engine)")
     _date_range(clv)
+    clv.add_argument("--shards", type=int, default=None,
+                     help="split the per-client work into N shards as the DAG does (default: one process)")
     clv.set_defaults(func=cmd_clv)
 
     seg = sub.add_parser("segments", help="segments, strategy, offers and early warnings for a date's clients")

@@ -23,6 +23,9 @@ SEGMENT_RULES_FILE = PROJECT_ROOT / "config" / "segment_rules.yml"
 
 #: Airflow pool that serialises every task writing the DuckDB warehouse (DuckDB allows one writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
+#: Celery queues (production topology): the single writer of the warehouse, and the scalable per-client work
+WAREHOUSE_QUEUE = "warehouse"
+COMPUTE_QUEUE = "compute"
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,17 @@ class Settings:
     mode: str = "demo"
     clv_params_path: Path = CLV_PARAMS_FILE
     segment_rules_path: Path = SEGMENT_RULES_FILE
+    #: client shards of the per-client stages (CLV): one mapped task each on the ``compute`` queue
+    clv_shards: int = 2
 
     @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
+
+    @property
+    def shards_dir(self) -> Path:
+        """Snapshots of the sharded stages: inputs split by client shard and each shard's results."""
+        return self.home / "shards"
 
     @property
     def data_docs_dir(self) -> Path:
@@ -61,7 +71,21 @@ def get_settings() -> Settings:
         mode=os.environ.get("CLV_MODE", "demo"),
         clv_params_path=Path(os.environ.get("CLV_PARAMS_FILE", CLV_PARAMS_FILE)).resolve(),
         segment_rules_path=Path(os.environ.get("CLV_SEGMENT_RULES_FILE", SEGMENT_RULES_FILE)).resolve(),
+        clv_shards=_positive_int("CLV_SHARDS", 2),
     )
+
+
+def _positive_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {text!r}")
+    return value
 
 
 _UNSAFE_IN_PATH = re.compile(r"[^A-Za-z0-9._-]")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -39,7 +39,7 @@ def _read(con, sql: str, **params: object) -> pd.DataFrame:  # noqa: ANN001 - a 
     return con.execute(sql, params).df()
 
 
-def _fits_frame(retention, scorecard, day: date, params: ClvParams, run_id: str) -> pd.DataFrame:  # noqa: ANN001
+def _fits_frame(retention, scorecard) -> pd.DataFrame:  # noqa: ANN001
     rows = [
         {"model": "retention_sbg", "segment": f.segment, "source": f.source, "observations": f.clients,
          "events": f.churned, "alpha": f.alpha, "beta": f.beta, "log_likelihood": f.log_likelihood,
@@ -57,9 +57,7 @@ def _fits_frame(retention, scorecard, day: date, params: ClvParams, run_id: str)
         ) if card else None,
         "note": scorecard.note,
     })  # fmt: skip
-    frame = pd.DataFrame(rows)
-    frame["as_of_date"], frame["params_version"], frame["_run_id"] = day, params.version, run_id
-    return frame
+    return pd.DataFrame(rows)
 
 
 def _previous_params(stored: dict, current: ClvParams) -> ClvParams:
@@ -136,89 +134,140 @@ def _replace(con, table: str, day: date, frame: pd.DataFrame) -> int:  # noqa: A
     return replace_partition(con, f"valuation.{table}", outputs.columns(table), day, frame)
 
 
-def run_clv(as_of_date: date | str, run_id: str, *, clients_per_chunk: int = 10_000) -> dict:
-    """Value every client of D's profile under every scenario and replace D's rows of the ``valuation`` tables."""
-    day = as_of_date if isinstance(as_of_date, date) else date.fromisoformat(as_of_date)
+@dataclass(frozen=True)
+class PreviousRun:
+    """The previous run's stored engine inputs and parameters, for the attribution of the change."""
+
+    as_of_date: date
+    clients: pd.DataFrame
+    facilities: pd.DataFrame
+    params: ClvParams
+
+
+@dataclass(frozen=True)
+class EngineInputs:
+    """Everything the per-client valuation of D needs: the engine's inputs, the fits they came from and the
+    previous run. The unsharded run passes it on in memory; the sharded run (sharded.py) splits it by client
+    into files that the shards read."""
+
+    clients: pd.DataFrame
+    facilities: pd.DataFrame
+    fits: pd.DataFrame
+    scorecard_note: str
+    previous: PreviousRun | None
+
+
+def day_of(as_of_date: date | str) -> date:
+    return as_of_date if isinstance(as_of_date, date) else date.fromisoformat(as_of_date)
+
+
+def current_params() -> ClvParams:
     settings = get_settings()
-    params = load_params(settings.clv_params_path, mode=settings.mode)
-    started_at, started = datetime.now(UTC), time.perf_counter()
-    with connect() as con:
-        for statement in outputs.ddl():
-            con.execute(statement)
-        profile = _read(con, "SELECT * FROM marts.fct_client_profile WHERE as_of_date = $d", d=day)
-        if profile.empty:
-            raise ClvRunError(
-                f"no client profile for {day}: build it first (dbt_build, or `clv build-profile --date {day}`)"
+    return load_params(settings.clv_params_path, mode=settings.mode)
+
+
+def gather_inputs(con, day: date, params: ClvParams) -> EngineInputs:  # noqa: ANN001
+    """Read D's profile and the calibration marts, fit retention and the scorecard, build the engine's inputs."""
+    for statement in outputs.ddl():
+        con.execute(statement)
+    profile = _read(con, "SELECT * FROM marts.fct_client_profile WHERE as_of_date = $d", d=day)
+    if profile.empty:
+        raise ClvRunError(f"no client profile for {day}: build it first (dbt_build, or `clv build-profile --date {day}`)")
+    require_macro(profile, day)
+    on_book = _read(con, "SELECT * FROM marts.fct_facility_daily WHERE as_of_date = $d AND is_on_book", d=day)
+    products = _read(con, "SELECT * FROM reference.ref_products")
+    spells = _read(con, "SELECT * FROM marts.fct_relationship_spells")
+    observations = _read(
+        con, f"SELECT {', '.join(FEATURES)}, observation_date, default_date FROM marts.fct_scorecard_observations"
+    )
+    log.info("CLV %s: %d clients, %d facilities on book, %d relationships, %d statements for calibration",
+             day, len(profile), len(on_book), len(spells), len(observations))  # fmt: skip
+
+    r = params.retention
+    retention = fit_retention(spells, day, r.segment_column, r.min_clients_per_segment, r.cohort_years)
+    rated_mean = float(profile["ttc_pd"].where(profile["ttc_pd"] < 1).mean())
+    scorecard = fit_unrated_pd(observations, day, params.scorecard.outcome_window_months, params.scorecard.seed, rated_mean)
+    log.info("CLV %s: retention fitted for %d segments; %s", day, len(retention) - 1, scorecard.note)
+
+    clients = client_inputs(profile, retention, scorecard, r.segment_column)
+    facilities = facility_inputs(on_book, products)
+    facilities = pd.concat([facilities, prospect_facilities(clients, facilities, products)], ignore_index=True)
+    previous = _previous_run(con, day, params)
+    return EngineInputs(
+        clients=clients,
+        facilities=facilities,
+        fits=_fits_frame(retention, scorecard),
+        scorecard_note=scorecard.note,
+        previous=PreviousRun(*previous) if previous is not None else None,
+    )
+
+
+def value_inputs(
+    clients: pd.DataFrame,
+    facilities: pd.DataFrame,
+    previous: PreviousRun | None,
+    params: ClvParams,
+    *,
+    clients_per_chunk: int = 10_000,
+    progress=None,  # noqa: ANN001 - optional callable(done_clients, total_clients)
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-client work: every client valued under every scenario, and its change since the previous run
+    split by factor. Each client's rows depend on that client's inputs only, so any split of the clients
+    gives the same rows (sharded.py relies on it)."""
+    values = value_portfolio(clients, facilities, params, clients_per_chunk=clients_per_chunk, progress=progress)
+    values = values.merge(clients[["client_id", "pd_source", "segment"]], on="client_id", validate="many_to_one")
+    if previous is not None:
+        change = attribute_change(previous.clients, previous.facilities, previous.params, clients, facilities, params)
+        change["previous_as_of_date"] = previous.as_of_date
+    else:
+        change = pd.DataFrame(columns=outputs.columns("attribution"))
+    return values, change
+
+
+def store_results(
+    con,  # noqa: ANN001 - a DuckDB connection
+    day: date,
+    run_id: str,
+    params: ClvParams,
+    inputs: EngineInputs,
+    values: pd.DataFrame,
+    change: pd.DataFrame,
+    started_at: datetime,
+) -> dict:
+    """Backtest earlier runs and replace D's rows of every ``valuation`` table in one transaction; the summary."""
+    for statement in outputs.ddl():
+        con.execute(statement)
+    values = values.assign(as_of_date=day, params_version=params.version, _run_id=run_id, _computed_at=started_at)
+    change = change.assign(as_of_date=day, _run_id=run_id)
+    projections, realised = _realised(con, day)
+    tested = backtest(projections, realised, day)
+    tested["as_of_date"], tested["_run_id"] = day, run_id
+    clients, facilities = inputs.clients, inputs.facilities
+    inputs_c = clients.assign(as_of_date=day, _run_id=run_id)
+    inputs_f = facilities.assign(as_of_date=day, _run_id=run_id)
+    fits = inputs.fits.assign(as_of_date=day, params_version=params.version, _run_id=run_id)
+    params_json = params.model_dump_json()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        written = sum(
+            _replace(con, table, day, frame)
+            for table, frame in (
+                ("client_values", values), ("engine_inputs_clients", inputs_c), ("engine_inputs_facilities", inputs_f),
+                ("model_fits", fits), ("attribution", change), ("backtest", tested),
             )
-        require_macro(profile, day)
-        on_book = _read(con, "SELECT * FROM marts.fct_facility_daily WHERE as_of_date = $d AND is_on_book", d=day)
-        products = _read(con, "SELECT * FROM reference.ref_products")
-        spells = _read(con, "SELECT * FROM marts.fct_relationship_spells")
-        observations = _read(
-            con, f"SELECT {', '.join(FEATURES)}, observation_date, default_date FROM marts.fct_scorecard_observations"
-        )
-        log.info("CLV %s: %d clients, %d facilities on book, %d relationships, %d statements for calibration",
-                 day, len(profile), len(on_book), len(spells), len(observations))  # fmt: skip
-
-        r = params.retention
-        retention = fit_retention(spells, day, r.segment_column, r.min_clients_per_segment, r.cohort_years)
-        rated_mean = float(profile["ttc_pd"].where(profile["ttc_pd"] < 1).mean())
-        scorecard = fit_unrated_pd(
-            observations, day, params.scorecard.outcome_window_months, params.scorecard.seed, rated_mean
-        )
-        log.info("CLV %s: retention fitted for %d segments; %s", day, len(retention) - 1, scorecard.note)
-
-        clients = client_inputs(profile, retention, scorecard, r.segment_column)
-        facilities = facility_inputs(on_book, products)
-        facilities = pd.concat([facilities, prospect_facilities(clients, facilities, products)], ignore_index=True)
-
-        def progress(done: int, total: int) -> None:
-            log.info("CLV %s: valued %d / %d clients", day, done, total)
-
-        values = value_portfolio(clients, facilities, params, clients_per_chunk=clients_per_chunk, progress=progress)
-        values = values.merge(clients[["client_id", "pd_source", "segment"]], on="client_id", validate="many_to_one")
-        values["as_of_date"], values["params_version"], values["_run_id"] = day, params.version, run_id
-        values["_computed_at"] = started_at
-
-        previous = _previous_run(con, day, params)
-        if previous is not None:
-            prev_day, prev_clients, prev_facilities, prev_params = previous
-            change = attribute_change(prev_clients, prev_facilities, prev_params, clients, facilities, params)
-            change["previous_as_of_date"] = prev_day
-        else:
-            change = pd.DataFrame(columns=outputs.columns("attribution"))
-            prev_day = None
-        change["as_of_date"], change["_run_id"] = day, run_id
-
-        projections, realised = _realised(con, day)
-        tested = backtest(projections, realised, day)
-        tested["as_of_date"], tested["_run_id"] = day, run_id
-
-        inputs_c = clients.assign(as_of_date=day, _run_id=run_id)
-        inputs_f = facilities.assign(as_of_date=day, _run_id=run_id)
-        fits = _fits_frame(retention, scorecard, day, params, run_id)
-        params_json = params.model_dump_json()
-        con.execute("BEGIN TRANSACTION")
-        try:
-            written = sum(
-                _replace(con, table, day, frame)
-                for table, frame in (
-                    ("client_values", values), ("engine_inputs_clients", inputs_c), ("engine_inputs_facilities", inputs_f),
-                    ("model_fits", fits), ("attribution", change), ("backtest", tested),
-                )
-            )  # fmt: skip
-            seconds = time.perf_counter() - started
-            run = pd.DataFrame([{
-                "as_of_date": day, "run_id": run_id, "params_version": params.version,
-                "params_sha256": hashlib.sha256(params_json.encode()).hexdigest(), "params_json": params_json,
-                "clients": len(clients), "facilities": len(facilities), "rows_written": written, "seconds": seconds,
-                "started_at": started_at, "finished_at": datetime.now(UTC),
-            }])  # fmt: skip
-            _replace(con, "runs", day, run)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        )  # fmt: skip
+        seconds = (datetime.now(UTC) - started_at).total_seconds()
+        run = pd.DataFrame([{
+            "as_of_date": day, "run_id": run_id, "params_version": params.version,
+            "params_sha256": hashlib.sha256(params_json.encode()).hexdigest(), "params_json": params_json,
+            "clients": len(clients), "facilities": len(facilities), "rows_written": written, "seconds": seconds,
+            "started_at": started_at, "finished_at": datetime.now(UTC),
+        }])  # fmt: skip
+        _replace(con, "runs", day, run)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     baseline = values[values["scenario"] == "baseline"]
     summary = {
         "as_of_date": day.isoformat(),
@@ -231,11 +280,30 @@ def run_clv(as_of_date: date | str, run_id: str, *, clients_per_chunk: int = 10_
             s: round(float(v), 2) for s, v in values.groupby("scenario", sort=False)["clv_cny"].sum().items()
         },
         "pd_sources": {k: int(v) for k, v in baseline["pd_source"].value_counts().items()},
-        "scorecard": scorecard.note,
-        "previous_run": prev_day.isoformat() if prev_day else None,
+        "scorecard": inputs.scorecard_note,
+        "previous_run": inputs.previous.as_of_date.isoformat() if inputs.previous else None,
         "attributed_clients": len(change),
         "backtest_rows": len(tested),
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": round((datetime.now(UTC) - started_at).total_seconds(), 2),
     }
     log.info("CLV %s done: %s", day, json.dumps(summary, ensure_ascii=False))
     return summary
+
+
+def run_clv(as_of_date: date | str, run_id: str, *, clients_per_chunk: int = 10_000) -> dict:
+    """Value every client of D's profile under every scenario and replace D's rows of the ``valuation`` tables
+    (in one process; the DAG runs the same steps split into shards: python_tasks/clv/sharded.py)."""
+    day = day_of(as_of_date)
+    params = current_params()
+    started_at = datetime.now(UTC)
+    with connect() as con:
+        inputs = gather_inputs(con, day, params)
+
+        def progress(done: int, total: int) -> None:
+            log.info("CLV %s: valued %d / %d clients", day, done, total)
+
+        values, change = value_inputs(
+            inputs.clients, inputs.facilities, inputs.previous, params,
+            clients_per_chunk=clients_per_chunk, progress=progress,
+        )  # fmt: skip
+        return store_results(con, day, run_id, params, inputs, values, change, started_at)

@@ -556,7 +556,8 @@ class EventBuilder:
         self.ingest()
         self.gates(suite_tables)
         self.dbt()
-        self.python_stage("clv", self.record.clv_run, alerts.get("clv"))
+        for task_id in ("clv.prepare", "clv.value", "clv.merge"):  # one recorded run of the stage
+            self.python_stage(task_id, self.record.clv_run, alerts.get(task_id))
         self.python_stage("segments", self.record.segments_run, alerts.get("segments"))
         succeeded = self.status == "success"
         last = max((j.ended for j in self.job_runs), default=self.recorded_at)

@@ -63,6 +63,17 @@ CLV_INPUTS = (
     # the previous run, for the attribution of the change and the backtest
     "valuation.runs", ENGINE_CLIENTS, ENGINE_FACILITIES, CLIENT_VALUES,
 )  # fmt: skip
+#: the CLV stage's prepare step reads the profile, the calibration marts and the previous run's inputs (for the
+#: attribution); its merge step reads earlier projections and what was realised since (the backtest)
+CLV_PREPARE_INPUTS = (
+    PROFILE, FACILITIES, PRODUCTS, "marts.fct_relationship_spells", "marts.fct_scorecard_observations",
+    "valuation.runs", ENGINE_CLIENTS, ENGINE_FACILITIES,
+)  # fmt: skip
+CLV_MERGE_INPUTS = (
+    "staging.stg_repayments", "staging.stg_fee_income", "intermediate.int_defaults_dated_per_client",
+    "valuation.runs", ENGINE_CLIENTS, CLIENT_VALUES,
+)  # fmt: skip
+assert set(CLV_PREPARE_INPUTS) | set(CLV_MERGE_INPUTS) == set(CLV_INPUTS)
 SEGMENT_INPUTS = (
     PROFILE, FACILITIES, PRODUCTS, CLIENT_VALUES, ENGINE_CLIENTS, "valuation.attribution",
     # the previous run: clusters, open signals, segments for the migration
@@ -83,8 +94,14 @@ DRIFT_INPUTS = (PROFILE, CLIENT_VALUES, CLIENT_SEGMENTS, "segments.runs")
 def python_tasks() -> dict[str, PythonTask]:
     """The DAG's Python tasks other than ingest (one per source) and the gates (from their suites)."""
     tasks = [
-        PythonTask("clv", "python_tasks.clv.job.run_clv", CLV_INPUTS, clv_outputs(), "clv_params_path",
-                   "CLV engine: calibrate, value every client under every scenario, attribute, backtest"),
+        # the CLV stage runs as three tasks (python_tasks/clv/sharded.py): prepare reads the warehouse, the
+        # shards read and write only the run's snapshot files, merge writes every valuation table
+        PythonTask("clv.prepare", "python_tasks.clv.sharded.prepare_clv_shards", CLV_PREPARE_INPUTS, (),
+                   "clv_params_path", "CLV engine: calibrate on the portfolio, split the engine's inputs by client shard"),
+        PythonTask("clv.value", "python_tasks.clv.sharded.value_clv_shard", (), (), "clv_params_path",
+                   "CLV engine: value each shard's clients under every scenario and attribute their change"),
+        PythonTask("clv.merge", "python_tasks.clv.sharded.merge_clv_shards", CLV_MERGE_INPUTS, clv_outputs(),
+                   "clv_params_path", "CLV engine: backtest, write every shard's results in one transaction"),
         PythonTask("segments", "python_tasks.segments.job.run_segments", SEGMENT_INPUTS, segment_outputs(),
                    "segment_rules_path", "segments, strategy, offers, early warnings, migration"),
         PythonTask("summarise", "python_tasks.ingest.job.summarise_run", ("audit.load_ledger",), (),
@@ -250,6 +267,6 @@ def dag_task_ids(*, with_publish: bool) -> list[str]:
 
     return [
         *(f"ingest.{s}" for s in internal_sources()), "freshness_gate", "raw_gate", "dbt_build", "profile_gate",
-        "clv", "clv_gate", "segments", "segments_gate", "drift_gate", "report", "summarise",
+        "clv.prepare", "clv.value", "clv.merge", "clv_gate", "segments", "segments_gate", "drift_gate", "report", "summarise",
         *(["publish"] if with_publish else []), "audit",
     ]  # fmt: skip

@@ -27,7 +27,9 @@ def test_task_ids(dag):
         "raw_gate",
         "dbt_build",
         "profile_gate",
-        "clv",
+        "clv.prepare",
+        "clv.value",
+        "clv.merge",
         "clv_gate",
         "segments",
         "segments_gate",
@@ -77,7 +79,9 @@ def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
         "raw_gate",
         "dbt_build",
         "profile_gate",
-        "clv",
+        "clv.prepare",
+        "clv.value",
+        "clv.merge",
         "clv_gate",
         "segments",
         "segments_gate",
@@ -96,7 +100,8 @@ def test_the_run_is_closed_by_audit_or_on_failure_by_audit_on_failure(dag):
     assert audit.upstream_task_ids == {"summarise"} and audit.trigger_rule == "all_success"
     assert on_failure.trigger_rule == "one_failed"
     ingest = {f"ingest.{s}" for s in internal_sources()}
-    assert set(dag.task_ids) - ingest - {"audit_on_failure", "audit"} <= on_failure.upstream_task_ids  # each stage
+    groups = ingest | {"clv.prepare", "clv.value"}  # a task group's last task stands for the group
+    assert set(dag.task_ids) - groups - {"audit_on_failure", "audit"} <= on_failure.upstream_task_ids  # each stage
     assert on_failure.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"audit_on_failure", "audit"}
     assert audit.downstream_task_ids == on_failure.downstream_task_ids == set()  # both leaves: a failure stays failed
     # the lineage events describe exactly the tasks of a successful run
@@ -108,9 +113,15 @@ def test_dbt_build_follows_the_raw_gate(dag):
     assert build.pool == "duckdb_warehouse" and build.upstream_task_ids == {"raw_gate"}
 
 
-def test_clv_follows_the_profile_gate(dag):
-    clv = dag.task_dict["clv"]
-    assert clv.pool == "duckdb_warehouse" and clv.upstream_task_ids == {"profile_gate"}
+def test_clv_follows_the_profile_gate_sharded_on_the_compute_queue(dag):
+    prepare, value, merge = (dag.task_dict[f"clv.{t}"] for t in ("prepare", "value", "merge"))
+    assert prepare.pool == "duckdb_warehouse" and prepare.upstream_task_ids == {"profile_gate"}
+    assert prepare.queue == merge.queue == "warehouse"
+    # one mapped task per shard, on the scalable queue, outside the single-writer pool
+    assert value.queue == "compute" and value.pool != WAREHOUSE_POOL and value.upstream_task_ids == {"clv.prepare"}
+    assert type(value).__name__.endswith("MappedOperator") and value.retries == 2
+    assert merge.pool == "duckdb_warehouse" and merge.upstream_task_ids == {"clv.value"}
+    assert dag.task_group_dict["clv"].children.keys() == {"clv.prepare", "clv.value", "clv.merge"}
 
 
 def test_segments_follow_the_clv_gate(dag):
@@ -123,7 +134,7 @@ def test_publish_follows_the_last_gate(dag):
     assert dag.task_dict["report"].upstream_task_ids == {"publish"}
 
 
-@pytest.mark.parametrize(("gate", "after"), [("profile_gate", "dbt_build"), ("clv_gate", "clv"),
+@pytest.mark.parametrize(("gate", "after"), [("profile_gate", "dbt_build"), ("clv_gate", "clv.merge"),
                                              ("segments_gate", "segments"), ("drift_gate", "segments_gate")])  # fmt: skip
 def test_each_stage_is_followed_by_its_gate(dag, gate, after):
     task = dag.task_dict[gate]
@@ -137,9 +148,13 @@ def test_the_freshness_gate_follows_every_ingest_task_and_precedes_the_raw_gate(
     assert dag.task_dict["raw_gate"].upstream_task_ids == {"freshness_gate"}
 
 
-def test_every_task_runs_in_the_warehouse_pool_with_retries(dag):
+def test_every_task_but_the_shards_runs_in_the_warehouse_pool_and_queue_with_retries(dag):
     for task in dag.tasks:
+        if task.task_id == "clv.value":  # reads and writes files only (python_tasks/clv/sharded.py)
+            assert task.retries == 2
+            continue
         assert task.pool == WAREHOUSE_POOL == "duckdb_warehouse", task.task_id
+        assert task.queue == "warehouse", task.task_id
         assert task.pool_slots == 1
         assert task.retries == 2, task.task_id
         assert task.retry_delay >= timedelta(minutes=1), task.task_id
@@ -149,9 +164,8 @@ def test_every_task_raises_an_alert_when_it_fails(dag):
     from python_tasks.orchestration.alerts import on_task_failure
 
     for task in dag.tasks:
-        assert on_task_failure in (task.on_failure_callback or []) or task.on_failure_callback is on_task_failure, (
-            task.task_id
-        )
+        callbacks = task.on_failure_callback  # a list on an operator, the function itself on a mapped one
+        assert on_task_failure in (callbacks if isinstance(callbacks, list) else [callbacks]), task.task_id
 
 
 def test_ingest_tasks_fail_fast_on_a_broken_delivery(dag):
