@@ -12,7 +12,7 @@ WORKER ?= warm
 DEMO_FIRST_DATE ?= 2026-11-20
 DEMO_DAYS ?= 3
 
-.PHONY: setup demo test test-all lint bench bench-profile bench-clv bench-segments bench-gates clean
+.PHONY: setup demo test test-all lint bench bench-profile bench-clv bench-segments bench-gates bench-shards clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -65,6 +65,10 @@ bench-segments: $(VENV)/.synced
 ## forks each task from a preloaded worker as the Airflow scheduler does, WORKER=cold gives each a fresh interpreter
 bench-gates: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.gates --scale $(SCALE) --days $(DAYS) --worker $(WORKER)
+
+## bench-shards: the CLV stage split into 1, 2 and 4 client shards (shards in parallel processes) against one process
+bench-shards: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.shards --scale $(SCALE)
 
 clean:
 	rm -rf var airflow_home

@@ -66,6 +66,8 @@ def common_environment(endpoints: Endpoints) -> dict[str, str]:
     return {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": endpoints.database_url(),
+        # the API server's async engine: psycopg 3 is async too (Airflow would otherwise want asyncpg)
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": endpoints.database_url(),
         "AIRFLOW__CELERY__BROKER_URL": endpoints.broker_url,
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + endpoints.database_url(),
         # a task without a queue of its own goes to the single-writer worker, never to a compute worker
