@@ -12,7 +12,7 @@ WORKER ?= warm
 DEMO_FIRST_DATE ?= 2026-11-20
 DEMO_DAYS ?= 3
 
-.PHONY: setup demo test test-all lint bench bench-profile bench-clv bench-segments bench-gates bench-shards clean
+.PHONY: setup demo test test-all lint bench bench-profile bench-clv bench-segments bench-gates bench-shards bench-topology clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -69,6 +69,10 @@ bench-gates: $(VENV)/.synced
 ## bench-shards: the CLV stage split into 1, 2 and 4 client shards (shards in parallel processes) against one process
 bench-shards: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.shards --scale $(SCALE)
+
+## bench-topology: clv_daily on the CeleryExecutor against the LocalExecutor (PostgreSQL and Redis on this machine)
+bench-topology: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.topology
 
 clean:
 	rm -rf var airflow_home

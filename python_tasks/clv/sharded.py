@@ -123,6 +123,10 @@ def prepare_clv_shards(as_of_date: date | str, run_id: str, shards: int | None =
     write_text_atomic(partial / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
     folder.parent.mkdir(parents=True, exist_ok=True)
     replace_dir(partial, folder)
+    for other in folder.parent.iterdir():  # snapshots of superseded runs of D (a failed run, rerun as a new one)
+        if other.is_dir() and other != folder and not other.name.startswith("."):
+            log.info("CLV %s: removing the snapshot of an earlier run, %s", day, other)
+            shutil.rmtree(other, ignore_errors=True)
     summary = {
         "as_of_date": day.isoformat(), "run_id": run_id, "snapshot_id": manifest["snapshot_id"],
         "shards": list(range(count)), "clients": len(inputs.clients), "facilities": len(inputs.facilities),
@@ -232,6 +236,7 @@ def merge_clv_shards(as_of_date: date | str, run_id: str, *, keep_snapshot: bool
         facilities=facilities,
         fits=pd.read_parquet(folder / "fits.parquet"),
         scorecard_note=manifest["scorecard_note"],
+        # the merge needs only the previous run's date (the shards did the attribution with its inputs)
         previous=None
         if previous is None
         else PreviousRun(date.fromisoformat(previous["as_of_date"]), clients.iloc[0:0], facilities.iloc[0:0], params),

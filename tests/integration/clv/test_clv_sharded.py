@@ -109,3 +109,6 @@ def test_a_missing_or_stale_shard_stops_the_merge_and_changes_nothing(home):
         value_clv_shard(D1, run, 3)
     with pytest.raises(ClvRunError, match="run the prepare step"):
         value_clv_shard(D1, "never-prepared", 0)
+    # a new run of D supersedes this one: its prepare removes the earlier snapshot
+    prepare_clv_shards(D1, "clv-superseding", shards=2)
+    assert not snapshot_dir(D1, run).exists() and snapshot_dir(D1, "clv-superseding").exists()

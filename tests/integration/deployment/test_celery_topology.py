@@ -22,8 +22,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from cluster import Api, Cluster, airflow_environment, free_port, tail, topology_services
 
+from python_tasks.deployment.processes import (
+    Api,
+    Cluster,
+    airflow_environment,
+    free_port,
+    run_dag,
+    tail,
+    topology_services,
+)
 from python_tasks.deployment.topology import Endpoints
 from python_tasks.settings import COMPUTE_QUEUE, PROJECT_ROOT, WAREHOUSE_QUEUE
 
@@ -124,27 +132,7 @@ def celery_run(database, homes, tmp_path_factory) -> Iterator[dict]:
         api = Api(endpoints.api_url, "admin", env["AIRFLOW_ADMIN_PASSWORD"])
         api.wait_until_up(cluster)
         result["up_s"] = time.monotonic() - started
-        deadline = time.monotonic() + 240
-        while api.get("/api/v2/dags/clv_daily")[0] != 200:  # parsed by the DAG processor
-            cluster.check_alive()
-            assert time.monotonic() < deadline, "clv_daily was not parsed within 240 s\n" + tail(logs / "airflow-dag-processor.log")
-            time.sleep(3)
-        status, body = api.patch("/api/v2/dags/clv_daily", {"is_paused": False})
-        assert status == 200, body
-        triggered = time.monotonic()
-        status, body = api.post("/api/v2/dags/clv_daily/dagRuns", {"dag_run_id": RUN_ID, "logical_date": LOGICAL_DATE})
-        assert status in (200, 201), body
-        state, deadline = None, time.monotonic() + 1200
-        while time.monotonic() < deadline:
-            cluster.check_alive()
-            state = api.get(f"/api/v2/dags/clv_daily/dagRuns/{RUN_ID}")[1].get("state")
-            if state in ("success", "failed"):
-                break
-            time.sleep(5)
-        result["run_s"] = time.monotonic() - triggered
-        result["state"] = state
-        _, tis = api.get(f"/api/v2/dags/clv_daily/dagRuns/{RUN_ID}/taskInstances?limit=200")
-        result["task_instances"] = tis.get("task_instances", [])
+        result |= run_dag(api, cluster, "clv_daily", RUN_ID, LOGICAL_DATE)
     finally:
         result["exit_codes"] = cluster.stop()
     if result["state"] != "success":

@@ -1,6 +1,7 @@
-"""The production topology as processes on this machine: the commands of python_tasks/deployment/topology.py
-(the ones docker-compose.yml runs in containers) against the PostgreSQL and Redis here, each in its own
-process group with its log in a file, and a small client of Airflow's REST API."""
+"""The production topology as processes on one machine: the commands of python_tasks/deployment/topology.py
+(the ones docker-compose.yml runs in containers) against a local PostgreSQL and Redis, each in its own
+process group with its log in a file, and a small client of Airflow's REST API. Used by the native test
+(tests/integration/deployment/) and the executor benchmark (benchmarks/topology.py). Standard library only."""
 
 from __future__ import annotations
 
@@ -159,3 +160,32 @@ class Api:
 
 def topology_services(endpoints: Endpoints) -> dict[str, Service]:
     return {s.name: s for s in services(endpoints)}
+
+
+def run_dag(api: Api, cluster: Cluster, dag_id: str, run_id: str, logical_date: str, *, timeout: float = 1200) -> dict:
+    """Wait until the DAG processor has parsed ``dag_id``, unpause it, trigger a run for ``logical_date``
+    through the REST API and wait for it to end: its state, wall time and task instances."""
+    deadline = time.monotonic() + 240
+    while api.get(f"/api/v2/dags/{dag_id}")[0] != 200:
+        cluster.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{dag_id} was not parsed within 240 s\n" + tail(cluster.logs / "airflow-dag-processor.log"))
+        time.sleep(3)
+    status, body = api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    if status != 200:
+        raise RuntimeError(f"unpausing {dag_id}: {status} {body}")
+    triggered = time.monotonic()
+    status, body = api.post(f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": run_id, "logical_date": logical_date})
+    if status not in (200, 201):
+        raise RuntimeError(f"triggering {dag_id}: {status} {body}")
+    state, deadline = None, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cluster.check_alive()
+        state = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")[1].get("state")
+        if state in ("success", "failed"):
+            break
+        time.sleep(2)
+    run_s = time.monotonic() - triggered
+    _, run = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+    _, tis = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=500")
+    return {"state": state, "run_s": run_s, "dag_run": run, "task_instances": tis.get("task_instances", [])}
