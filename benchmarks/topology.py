@@ -10,8 +10,8 @@ scale, ``--clients`` clients, business date 2026-11-20, CLV_SHARDS=2) are run on
 the REST API. From the task instances:
 
 * run wall: the DAG run's start to end;
-* work: the critical path of task durations (every task but the CLV shards runs alone, in the one-slot
-  warehouse pool; the shards run side by side, so their slowest counts);
+* work: the critical path of task durations (every task but the shards of the CLV and segments stages runs
+  alone, in the one-slot warehouse pool; the shards of a stage run side by side, so their slowest counts);
 * overhead per task: (run wall − work) / tasks on the path: scheduling, queueing, starting the task
   process, reporting back;
 * queue latency: from ``queued_when`` to ``start_date`` of each task instance.
@@ -64,11 +64,12 @@ def measure(tis: list[dict], dag_run: dict) -> dict:
     ran = [t for t in tis if t["state"] == "success" and t.get("start_date") and t.get("end_date")]
     durations = {(t["task_id"], t.get("map_index", -1)): (_when(t["end_date"]) - _when(t["start_date"])).total_seconds()
                  for t in ran}  # fmt: skip
-    shards = [d for (task, _), d in durations.items() if task == "clv.value"]
-    serial = [d for (task, _), d in durations.items() if task != "clv.value"]
-    work = sum(serial) + (max(shards) if shards else 0.0)
+    mapped = ("clv.value", "segments.value")
+    by_stage = {stage: [d for (task, _), d in durations.items() if task == stage] for stage in mapped}
+    serial = [d for (task, _), d in durations.items() if task not in mapped]
+    work = sum(serial) + sum(max(d) for d in by_stage.values() if d)
     wall = (_when(dag_run["end_date"]) - _when(dag_run["start_date"])).total_seconds()
-    on_path = len(serial) + (1 if shards else 0)
+    on_path = len(serial) + sum(1 for d in by_stage.values() if d)
     latency = [(_when(t["start_date"]) - _when(t["queued_when"])).total_seconds() for t in ran if t.get("queued_when")]
     return {
         "tasks": len(ran), "run_wall_s": round(wall, 1), "work_s": round(work, 1),
@@ -97,7 +98,9 @@ def run_executor(executor: str, home: Path, work: Path) -> dict:
     logs.mkdir(parents=True)
     extra = {"CLV_SHARDS": "2", "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False", "AIRFLOW__OPENLINEAGE__DISABLED": "True"}
     if executor == "local":
-        extra |= {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor", "AIRFLOW__CORE__PARALLELISM": "4"}
+        # the scheduler's task processes serve their logs, as Celery workers do
+        extra |= {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor", "AIRFLOW__CORE__PARALLELISM": "4",
+                  "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}  # fmt: skip
     env = airflow_environment(work / executor / "airflow_home", home, endpoints, **extra)
     cluster = Cluster(env, logs)
     topology = topology_services(endpoints)

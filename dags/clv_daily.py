@@ -41,8 +41,12 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
 5. `segments`: segments and early warnings (python_tasks/segments, docs/segments.md): value and risk tiers,
    the value × risk strategy with its credit policy, lifecycle stage, usage pattern, behavioural clusters
    (stable ids across runs), next best offer, early-warning signals with their lifecycle and the watch
-   list, migration matrices and segment summaries; replaces D's rows of the `segments` tables in one
-   transaction. A missing profile or CLV for D stops the run naming it. `segments_gate`
+   list, migration matrices and segment summaries. Split like the CLV (python_tasks/segments/sharded.py):
+   `segments.prepare` fits the value-tier thresholds and the clusters on the whole portfolio and writes
+   the inputs by shard; `segments.value`, one mapped task per shard on the `compute` queue, segments its
+   clients and raises their signals; `segments.merge` ranks the watch list, builds the summaries and the
+   migration and replaces D's rows of the `segments` tables in one transaction. A missing profile or CLV
+   for D stops the run naming it. `segments_gate`
    (expectations/segments.yml): every client segmented with allowed labels, no offer its rules forbid,
    signals in a consistent state. `drift_gate` (expectations/drift.yml): clients, rows, exposure, CLV,
    PD distribution and segment shares against the last good run; beyond the warn bound recorded, beyond
@@ -71,7 +75,7 @@ webhook and by email when configured by environment (docs/alerts.md).
 **Rerun a day:** clear the run of D (or `airflow dags test clv_daily D`); every task replaces partition D
 and nothing else. Every task that opens the DuckDB warehouse runs in the one-slot `duckdb_warehouse` pool
 (DuckDB allows one writing process) and on the `warehouse` Celery queue (one worker, concurrency 1); the
-CLV shards (`clv.value`) touch only files and run on the `compute` queue, several at a time.
+shards (`clv.value`, `segments.value`) touch only files and run on the `compute` queue, several at a time.
 """
 
 from __future__ import annotations
@@ -199,15 +203,39 @@ def clv_merge() -> dict:
 
 
 @task(pool=WAREHOUSE_POOL)
-def segments() -> dict:
-    """Segment every client of D, recommend, and raise or close early-warning signals."""
+def segments_prepare() -> list[int]:
+    """Fit the value-tier thresholds and the clusters on the whole portfolio; write D's inputs split by shard."""
     from airflow.sdk import get_current_context
 
     from python_tasks.orchestration.business_dates import business_date_of_run
-    from python_tasks.segments.job import run_segments
+    from python_tasks.segments.sharded import prepare_segment_shards
 
     context = get_current_context()
-    return run_segments(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+    return prepare_segment_shards(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])["shards"]
+
+
+@task(queue=COMPUTE_QUEUE)
+def segments_value(shard: int) -> dict:
+    """Tiers, strategy, lifecycle, usage, offers and early warnings of one shard's clients; no warehouse access."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.segments.sharded import value_segment_shard
+
+    context = get_current_context()
+    return value_segment_shard(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"], shard=shard)
+
+
+@task(pool=WAREHOUSE_POOL)
+def segments_merge() -> dict:
+    """Watch list, summaries and migration from every shard's rows; D's segments tables in one transaction."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.segments.sharded import merge_segment_shards
+
+    context = get_current_context()
+    return merge_segment_shards(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
 
 
 @task(pool=WAREHOUSE_POOL)
@@ -282,7 +310,7 @@ def summarise() -> dict:
         "owner": "data-engineering",
         "retries": 2,
         "retry_delay": timedelta(minutes=5),
-        # Celery: every task goes to the single-writer warehouse worker unless it says otherwise (clv.value)
+        # Celery: every task goes to the single-writer warehouse worker unless it says otherwise (the shards)
         "queue": WAREHOUSE_QUEUE,
         # a failure that ends the task (gate, dbt test, broken delivery, retries used up) raises an alert
         "on_failure_callback": on_task_failure,
@@ -303,6 +331,12 @@ def clv_daily():
             task_id="merge"
         )()
 
+    with TaskGroup("segments", tooltip="Segment every client: fit on the portfolio, segment each shard, merge") as seg_stage:
+        fitted = segments_prepare.override(task_id="prepare")()
+        fitted >> segments_value.override(task_id="value").expand(shard=fitted) >> segments_merge.override(
+            task_id="merge"
+        )()
+
     # The run's stages in order; later stages (output gates, publish) are added to this chain
     # where they belong in the run.
     stages = [
@@ -313,7 +347,7 @@ def clv_daily():
         stage_gate.override(task_id="profile_gate")("profile"),
         clv_stage,
         stage_gate.override(task_id="clv_gate")("clv"),
-        segments(),
+        seg_stage,
         stage_gate.override(task_id="segments_gate")("segments"),
         drift_gate(),
         publish(),

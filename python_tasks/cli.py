@@ -108,10 +108,15 @@ def cmd_clv(args: argparse.Namespace) -> int:
 
 
 def cmd_segments(args: argparse.Namespace) -> int:
-    """The DAG's segments stage outside Airflow (each date of a range)."""
-    from python_tasks.segments.job import run_segments
+    """The DAG's segments stage outside Airflow (each date of a range); with --shards, through the DAG's
+    sharded steps one after another."""
+    if args.shards is None:
+        from python_tasks.segments.job import run_segments
 
-    return _each_date(args, run_segments)
+        return _each_date(args, run_segments)
+    from python_tasks.segments.sharded import run_segments_sharded
+
+    return _each_date(args, lambda day, run_id: run_segments_sharded(day, run_id, args.shards))
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -326,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     seg = sub.add_parser("segments", help="segments, strategy, offers and early warnings for a date's clients")
     _date_range(seg)
+    seg.add_argument("--shards", type=int, default=None,
+                     help="split the per-client work into N shards as the DAG does (default: one process)")
     seg.set_defaults(func=cmd_segments)
 
     pub = sub.add_parser("publish", help="publish a date (or a range) for BI: serving file, Parquet, PostgreSQL")

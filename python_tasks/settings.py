@@ -41,7 +41,7 @@ class Settings:
     mode: str = "demo"
     clv_params_path: Path = CLV_PARAMS_FILE
     segment_rules_path: Path = SEGMENT_RULES_FILE
-    #: client shards of the per-client stages (CLV): one mapped task each on the ``compute`` queue
+    #: client shards of the per-client stages (CLV, segments): one mapped task each on the ``compute`` queue
     clv_shards: int = 2
 
     @property

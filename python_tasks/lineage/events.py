@@ -558,7 +558,8 @@ class EventBuilder:
         self.dbt()
         for task_id in ("clv.prepare", "clv.value", "clv.merge"):  # one recorded run of the stage
             self.python_stage(task_id, self.record.clv_run, alerts.get(task_id))
-        self.python_stage("segments", self.record.segments_run, alerts.get("segments"))
+        for task_id in ("segments.prepare", "segments.value", "segments.merge"):
+            self.python_stage(task_id, self.record.segments_run, alerts.get(task_id))
         succeeded = self.status == "success"
         last = max((j.ended for j in self.job_runs), default=self.recorded_at)
         if succeeded:

@@ -79,6 +79,8 @@ SEGMENT_INPUTS = (
     # the previous run: clusters, open signals, segments for the migration
     "segments.runs", CLIENT_SEGMENTS, "segments.warning_signals", "segments.cluster_centroids",
 )  # fmt: skip
+#: the segments' merge step reads earlier runs for the month-end migration
+SEGMENT_MERGE_INPUTS = ("segments.runs", CLIENT_SEGMENTS)
 #: tables the run report reads (python_tasks/report/queries.py)
 REPORT_INPUTS = (
     "valuation.runs", CLIENT_VALUES, ENGINE_CLIENTS, "valuation.attribution", "marts.dim_client", "segments.runs",
@@ -102,8 +104,12 @@ def python_tasks() -> dict[str, PythonTask]:
                    "CLV engine: value each shard's clients under every scenario and attribute their change"),
         PythonTask("clv.merge", "python_tasks.clv.sharded.merge_clv_shards", CLV_MERGE_INPUTS, clv_outputs(),
                    "clv_params_path", "CLV engine: backtest, write every shard's results in one transaction"),
-        PythonTask("segments", "python_tasks.segments.job.run_segments", SEGMENT_INPUTS, segment_outputs(),
-                   "segment_rules_path", "segments, strategy, offers, early warnings, migration"),
+        PythonTask("segments.prepare", "python_tasks.segments.sharded.prepare_segment_shards", SEGMENT_INPUTS, (),
+                   "segment_rules_path", "segments: value-tier thresholds and clusters on the portfolio, inputs by shard"),
+        PythonTask("segments.value", "python_tasks.segments.sharded.value_segment_shard", (), (), "segment_rules_path",
+                   "segments: tiers, strategy, lifecycle, usage, offers, early warnings of each shard's clients"),
+        PythonTask("segments.merge", "python_tasks.segments.sharded.merge_segment_shards", SEGMENT_MERGE_INPUTS,
+                   segment_outputs(), "segment_rules_path", "segments: watch list, summaries, migration; write"),
         PythonTask("summarise", "python_tasks.ingest.job.summarise_run", ("audit.load_ledger",), (),
                    description="log the load ledger of the run"),
     ]  # fmt: skip
@@ -253,7 +259,7 @@ def computed_by(table: str, column: str) -> ComputedColumn | None:
     return table_columns.get(column) or table_columns.get("*")
 
 
-#: the stage (task id) and parameter file of each Python output table the trace follows
+#: the stage (a task group of the DAG) of each Python output table the trace follows
 STAGE_OF_TABLE = {
     ENGINE_CLIENTS: "clv", ENGINE_FACILITIES: "clv", CLIENT_VALUES: "clv", CLIENT_SEGMENTS: "segments",
 }  # fmt: skip
@@ -267,6 +273,7 @@ def dag_task_ids(*, with_publish: bool) -> list[str]:
 
     return [
         *(f"ingest.{s}" for s in internal_sources()), "freshness_gate", "raw_gate", "dbt_build", "profile_gate",
-        "clv.prepare", "clv.value", "clv.merge", "clv_gate", "segments", "segments_gate", "drift_gate", "report", "summarise",
+        "clv.prepare", "clv.value", "clv.merge", "clv_gate", "segments.prepare", "segments.value",
+        "segments.merge", "segments_gate", "drift_gate", "report", "summarise",
         *(["publish"] if with_publish else []), "audit",
     ]  # fmt: skip

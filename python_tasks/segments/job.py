@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -26,6 +26,7 @@ from python_tasks.segments.params import SegmentParams, load_segment_params
 from python_tasks.segments.portfolio import (
     PREVIOUS_SEGMENT_COLUMNS,
     PreviousRun,
+    SegmentedPortfolio,
     SegmentInputError,
     migrations,
     profile_columns,
@@ -174,73 +175,92 @@ def _month_end_migration(con, day: date) -> pd.DataFrame | None:  # noqa: ANN001
     return migrations(_read(con, read, d=start), _read(con, read, d=end), "month_end", start, end)
 
 
-def run_segments(as_of_date: date | str, run_id: str) -> dict:
-    """Segment every client of D's profile and replace D's rows of the ``segments`` tables."""
-    day = as_of_date if isinstance(as_of_date, date) else date.fromisoformat(as_of_date)
-    settings = get_settings()
-    params = load_segment_params(settings.segment_rules_path, mode=settings.mode)
-    started_at, started = datetime.now(UTC), time.perf_counter()
-    with connect() as con:
-        for statement in outputs.ddl():
-            con.execute(statement)
-        profile = _read(con, f"SELECT {_profile_select(con, params)} FROM marts.fct_client_profile WHERE as_of_date = $d",
-                        d=day)  # fmt: skip
-        if profile.empty:
-            raise SegmentRunError(
-                f"no client profile for {day}: build it first (dbt_build, or build-profile --date {day})"
-            )
-        values = _values(con, day, params.stressed_scenario)
-        if values.empty:
-            raise SegmentRunError(
-                f"no CLV for {day}: run the clv stage first (python -m python_tasks clv --date {day})"
-            )
-        catalogue = _read(con, "SELECT product_code, product_family, is_credit FROM reference.ref_products")
-        previous = _previous_run(con, day, params)
-        log.info("segments %s: %d clients, previous run %s", day, len(profile),
-                 previous.as_of_date if previous else None)  # fmt: skip
-        context = _context(con, day, previous.as_of_date if previous else None, params.warnings)
-        try:
-            result = segment_portfolio(
-                profile, values, catalogue, context, params, day, previous,
-                progress=lambda message: log.info("segments %s: %s", day, message),
-            )  # fmt: skip
-        except SegmentInputError as exc:
-            raise SegmentRunError(str(exc)) from exc
-        tables = dict(result.tables)
-        month_end = _month_end_migration(con, day)
-        if month_end is not None:
-            tables["migration"] = pd.concat([tables["migration"], month_end], ignore_index=True)
+@dataclass(frozen=True)
+class SegmentInputs:
+    """What the segmentation of D reads from the warehouse."""
 
-        params_json = params.model_dump_json()
-        con.execute("BEGIN TRANSACTION")
-        try:
-            written = 0
-            for table, data in tables.items():
-                data = data.assign(as_of_date=day, _run_id=run_id)
-                written += replace_partition(con, f"{outputs.SCHEMA}.{table}", outputs.columns(table), day, data)
-            counts = result.signal_counts
-            run = pd.DataFrame([{
-                "as_of_date": day, "run_id": run_id, "params_version": params.version,
-                "params_sha256": hashlib.sha256(params_json.encode()).hexdigest(), "params_json": params_json,
-                "previous_as_of_date": previous.as_of_date if previous else None, "clients": len(profile),
-                "value_high_min_cny": result.thresholds.high_min_cny, "value_low_max_cny": result.thresholds.low_max_cny,
-                "clusters": result.clusters, "clusters_kept_by_fingerprint": result.kept_by_fingerprint,
-                "signals_new": counts.get("new", 0), "signals_active": counts.get("active", 0),
-                "signals_closed": counts.get("closed", 0), "watch_list_clients": len(tables["watch_list"]),
-                "rows_written": written, "seconds": time.perf_counter() - started, "started_at": started_at,
-                "finished_at": datetime.now(UTC),
-            }])  # fmt: skip
-            replace_partition(con, f"{outputs.SCHEMA}.runs", outputs.columns("runs"), day, run)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    profile: pd.DataFrame
+    values: pd.DataFrame
+    catalogue: pd.DataFrame
+    context: pd.DataFrame
+    previous: PreviousRun | None
+
+
+def day_of(as_of_date: date | str) -> date:
+    return as_of_date if isinstance(as_of_date, date) else date.fromisoformat(as_of_date)
+
+
+def current_params() -> SegmentParams:
+    settings = get_settings()
+    return load_segment_params(settings.segment_rules_path, mode=settings.mode)
+
+
+def gather_inputs(con, day: date, params: SegmentParams) -> SegmentInputs:  # noqa: ANN001
+    """D's profile (the columns the rules read), its CLV, the product catalogue, the previous run, the context."""
+    for statement in outputs.ddl():
+        con.execute(statement)
+    profile = _read(con, f"SELECT {_profile_select(con, params)} FROM marts.fct_client_profile WHERE as_of_date = $d",
+                    d=day)  # fmt: skip
+    if profile.empty:
+        raise SegmentRunError(f"no client profile for {day}: build it first (dbt_build, or build-profile --date {day})")
+    values = _values(con, day, params.stressed_scenario)
+    if values.empty:
+        raise SegmentRunError(f"no CLV for {day}: run the clv stage first (python -m python_tasks clv --date {day})")
+    catalogue = _read(con, "SELECT product_code, product_family, is_credit FROM reference.ref_products")
+    previous = _previous_run(con, day, params)
+    log.info("segments %s: %d clients, previous run %s", day, len(profile),
+             previous.as_of_date if previous else None)  # fmt: skip
+    context = _context(con, day, previous.as_of_date if previous else None, params.warnings)
+    return SegmentInputs(profile, values, catalogue, context, previous)
+
+
+def store_results(
+    con,  # noqa: ANN001 - a DuckDB connection
+    day: date,
+    run_id: str,
+    params: SegmentParams,
+    result: SegmentedPortfolio,
+    previous_date: date | None,
+    clients: int,
+    started_at: datetime,
+) -> dict:
+    """Add the month-end migration and replace D's rows of every ``segments`` table in one transaction."""
+    for statement in outputs.ddl():
+        con.execute(statement)
+    tables = dict(result.tables)
+    month_end = _month_end_migration(con, day)
+    if month_end is not None:
+        tables["migration"] = pd.concat([tables["migration"], month_end], ignore_index=True)
+    params_json = params.model_dump_json()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        written = 0
+        for table, data in tables.items():
+            data = data.assign(as_of_date=day, _run_id=run_id)
+            written += replace_partition(con, f"{outputs.SCHEMA}.{table}", outputs.columns(table), day, data)
+        counts = result.signal_counts
+        run = pd.DataFrame([{
+            "as_of_date": day, "run_id": run_id, "params_version": params.version,
+            "params_sha256": hashlib.sha256(params_json.encode()).hexdigest(), "params_json": params_json,
+            "previous_as_of_date": previous_date, "clients": clients,
+            "value_high_min_cny": result.thresholds.high_min_cny, "value_low_max_cny": result.thresholds.low_max_cny,
+            "clusters": result.clusters, "clusters_kept_by_fingerprint": result.kept_by_fingerprint,
+            "signals_new": counts.get("new", 0), "signals_active": counts.get("active", 0),
+            "signals_closed": counts.get("closed", 0), "watch_list_clients": len(tables["watch_list"]),
+            "rows_written": written, "seconds": (datetime.now(UTC) - started_at).total_seconds(),
+            "started_at": started_at, "finished_at": datetime.now(UTC),
+        }])  # fmt: skip
+        replace_partition(con, f"{outputs.SCHEMA}.runs", outputs.columns("runs"), day, run)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     segments = tables["client_segments"]
     summary = {
         "as_of_date": day.isoformat(),
         "run_id": run_id,
         "params_version": params.version,
-        "previous_run": previous.as_of_date.isoformat() if previous else None,
+        "previous_run": previous_date.isoformat() if previous_date else None,
         "clients": len(segments),
         "value_tiers": {k: int(v) for k, v in segments["value_tier"].value_counts().items()},
         "strategies": {k: int(v) for k, v in segments["strategy"].value_counts().items()},
@@ -249,7 +269,26 @@ def run_segments(as_of_date: date | str, run_id: str) -> dict:
         "offers": int(segments["next_best_offer"].notna().sum()),
         "signals": result.signal_counts,
         "watch_list": len(tables["watch_list"]),
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": round((datetime.now(UTC) - started_at).total_seconds(), 2),
     }
     log.info("segments %s done: %s", day, json.dumps(summary, ensure_ascii=False))
     return summary
+
+
+def run_segments(as_of_date: date | str, run_id: str) -> dict:
+    """Segment every client of D's profile and replace D's rows of the ``segments`` tables (in one process; the
+    DAG runs the same steps split into shards: python_tasks/segments/sharded.py)."""
+    day = day_of(as_of_date)
+    params = current_params()
+    started_at = datetime.now(UTC)
+    with connect() as con:
+        inputs = gather_inputs(con, day, params)
+        try:
+            result = segment_portfolio(
+                inputs.profile, inputs.values, inputs.catalogue, inputs.context, params, day, inputs.previous,
+                progress=lambda message: log.info("segments %s: %s", day, message),
+            )  # fmt: skip
+        except SegmentInputError as exc:
+            raise SegmentRunError(str(exc)) from exc
+        previous_date = inputs.previous.as_of_date if inputs.previous else None
+        return store_results(con, day, run_id, params, result, previous_date, len(inputs.profile), started_at)

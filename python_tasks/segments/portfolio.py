@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from python_tasks.segments import outputs
-from python_tasks.segments.clusters import PreviousClusters, assign_clusters
+from python_tasks.segments.clusters import ClusterResult, PreviousClusters, assign_clusters
 from python_tasks.segments.early_warning import (
     HISTORY_COLUMNS,
     build_watch_list,
@@ -104,19 +104,19 @@ def _label(params: SegmentParams, kind: str, values: np.ndarray) -> np.ndarray:
 
 
 def classify(
-    profile: pd.DataFrame, values: pd.DataFrame, catalogue: pd.DataFrame, params: SegmentParams
+    profile: pd.DataFrame,
+    values: pd.DataFrame,
+    catalogue: pd.DataFrame,
+    params: SegmentParams,
+    thresholds: ValueThresholds | None = None,
 ) -> pd.DataFrame:
     """Every segmentation but the clusters, the strategy with its policy, and the next best offer: one row per
-    client of the profile (which must all be valued)."""
-    frame = profile.merge(values, on="client_id", how="left", validate="one_to_one")
-    unvalued = frame["clv_cny"].isna()
-    if unvalued.any():
-        raise SegmentInputError(
-            f"{int(unvalued.sum())} clients of the profile have no CLV (e.g. "
-            f"{frame.loc[unvalued, 'client_id'].head(3).tolist()}): run the clv stage for this date first"
-        )
+    client of the profile (which must all be valued). The value-tier thresholds are today's portfolio's
+    (``portfolio_thresholds``); a shard of the portfolio passes the whole portfolio's."""
+    frame = _valued(profile, values)
     is_prospect = frame["client_status"].eq("prospect").to_numpy()
-    thresholds = value_thresholds(frame["clv_cny"].to_numpy(), is_prospect, params.value_tier)
+    if thresholds is None:
+        thresholds = value_thresholds(frame["clv_cny"].to_numpy(), is_prospect, params.value_tier)
     frame["value_tier"], frame["value_reason"] = value_tiers(frame["clv_cny"].to_numpy(), thresholds)
     defaulted = frame["is_defaulted"].to_numpy(dtype=bool)
     frame["risk_tier"], frame["risk_reason"] = risk_tiers(
@@ -143,7 +143,6 @@ def classify(
     frame["is_prospect"] = is_prospect
     offers = next_best_offers(frame, held, params.next_best_offer, catalogue)
     frame = pd.concat([frame.reset_index(drop=True), offers], axis=1)
-    frame.attrs["value_thresholds"] = thresholds
     return frame
 
 
@@ -181,48 +180,87 @@ def migrations(before: pd.DataFrame, now: pd.DataFrame, comparison: str, start: 
     return out
 
 
-def segment_portfolio(
+@dataclass(frozen=True)
+class PortfolioFits:
+    """The decisions made once on the whole portfolio of D: the value-tier thresholds and the clusters. A
+    shard of the portfolio segments its clients with them (sharded.py), so any split gives the same rows."""
+
+    thresholds: ValueThresholds
+    clusters: ClusterResult
+
+
+def _valued(profile: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    frame = profile.merge(values, on="client_id", how="left", validate="one_to_one")
+    unvalued = frame["clv_cny"].isna()
+    if unvalued.any():
+        raise SegmentInputError(
+            f"{int(unvalued.sum())} clients of the profile have no CLV (e.g. "
+            f"{frame.loc[unvalued, 'client_id'].head(3).tolist()}): run the clv stage for this date first"
+        )
+    return frame
+
+
+def fit_portfolio(
+    profile: pd.DataFrame, values: pd.DataFrame, params: SegmentParams, previous: PreviousRun | None
+) -> PortfolioFits:
+    """The value-tier thresholds (quantiles of today's CLV) and the behavioural clusters (k-means, ids kept
+    from the previous run): the two parts of the segmentation that look at every client at once."""
+    frame = _valued(profile, values)
+    is_prospect = frame["client_status"].eq("prospect").to_numpy()
+    thresholds = value_thresholds(frame["clv_cny"].to_numpy(), is_prospect, params.value_tier)
+    features = frame.set_index("client_id")[list(params.clusters.features)]
+    clusters = assign_clusters(features, params.clusters, previous.clusters if previous else None)
+    return PortfolioFits(thresholds, clusters)
+
+
+def segment_clients(
     profile: pd.DataFrame,
     values: pd.DataFrame,
     catalogue: pd.DataFrame,
     context: pd.DataFrame,
     params: SegmentParams,
     day: date,
-    previous: PreviousRun | None,
-    *,
-    progress=None,  # noqa: ANN001 - optional callable(message)
-) -> SegmentedPortfolio:
-    """Every segmentation, the clusters, the offers, the signals and watch list, summaries and the
-    run-to-run migration for D."""
-    say = progress or (lambda _message: None)
-    frame = classify(profile, values, catalogue, params)
-    thresholds = frame.attrs["value_thresholds"]
-    say(f"tiers, strategy, lifecycle, usage and offers for {len(frame)} clients")
-
-    features = frame.set_index("client_id")[list(params.clusters.features)]
-    clusters = assign_clusters(features, params.clusters, previous.clusters if previous else None)
-    frame["cluster_id"] = clusters.labels.reindex(frame["client_id"]).to_numpy(dtype=int)
-    frame["feature_fingerprint"] = clusters.fingerprints.reindex(frame["client_id"]).to_numpy(dtype=object)
-    descriptions = dict(zip(clusters.centroids["cluster_id"], clusters.centroids["description"], strict=True))
+    fits: PortfolioFits,
+    previous_date: date | None,
+    open_before: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The per-client work for some clients of D (all, or one shard): tiers, strategy, lifecycle, usage,
+    offers, their cluster, and their signals. Returns (segments, signal history, signal inputs); every row
+    depends on its own client's inputs and the portfolio's ``fits`` only."""
+    frame = classify(profile, values, catalogue, params, fits.thresholds)
+    labels, fingerprints = fits.clusters.labels, fits.clusters.fingerprints
+    frame["cluster_id"] = labels.reindex(frame["client_id"]).to_numpy(dtype=int)
+    frame["feature_fingerprint"] = fingerprints.reindex(frame["client_id"]).to_numpy(dtype=object)
+    centroids = fits.clusters.centroids
+    descriptions = dict(zip(centroids["cluster_id"], centroids["description"], strict=True))
     frame["cluster_description"] = frame["cluster_id"].map(descriptions)
-    say(f"{len(clusters.centroids)} clusters ({clusters.kept_by_fingerprint} clients kept theirs: unchanged features)")
-
-    w = params.warnings
     inputs = signal_inputs(frame, context)
-    raised = evaluate_signals(inputs, w, previous_date=previous.as_of_date if previous else None)
-    open_before = previous.open_signals if previous is not None else pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    raised = evaluate_signals(inputs, params.warnings, previous_date=previous_date)
     history = update_signal_history(open_before, raised, day)
-    watch = build_watch_list(history, inputs, w)
-    counts = {k: int(v) for k, v in history["status"].value_counts().items()}
-    say(f"signals {counts}; {len(watch)} clients on the watch list")
-
     frame["ead_cny"] = frame["ead_cny"].fillna(0.0)
+    return frame, history, inputs
+
+
+def finish_portfolio(
+    frame: pd.DataFrame,
+    history: pd.DataFrame,
+    inputs: pd.DataFrame,
+    fits: PortfolioFits,
+    params: SegmentParams,
+    day: date,
+    previous: PreviousRun | None,
+) -> SegmentedPortfolio:
+    """The portfolio-wide results from every client's rows: the watch list (ranked across the portfolio),
+    the summaries, the run-to-run migration, the clusters' centroids; every table of the schema."""
+    watch = build_watch_list(history, inputs, params.warnings)
+    counts = {k: int(v) for k, v in history["status"].value_counts().items()}
     summary = segment_summary(frame, list(outputs.SUMMARY_DIMENSIONS))
     migration = (
         migrations(previous.segments, frame, "run", previous.as_of_date, day)
         if previous is not None and not previous.segments.empty
         else pd.DataFrame(columns=outputs.columns("migration"))
     )
+    clusters = fits.clusters
     centroids = clusters.centroids
     features_list = list(params.clusters.features)
     stored_centroids = pd.DataFrame({
@@ -244,4 +282,37 @@ def segment_portfolio(
         "migration": migration,
         "segment_summary": summary,
     }
-    return SegmentedPortfolio(tables, thresholds, len(centroids), clusters.kept_by_fingerprint, counts)
+    return SegmentedPortfolio(tables, fits.thresholds, len(centroids), clusters.kept_by_fingerprint, counts)
+
+
+def open_signals_before(previous: PreviousRun | None) -> pd.DataFrame:
+    """The signals open after the previous run (none before the first run)."""
+    return previous.open_signals if previous is not None else pd.DataFrame(columns=list(HISTORY_COLUMNS))
+
+
+def segment_portfolio(
+    profile: pd.DataFrame,
+    values: pd.DataFrame,
+    catalogue: pd.DataFrame,
+    context: pd.DataFrame,
+    params: SegmentParams,
+    day: date,
+    previous: PreviousRun | None,
+    *,
+    progress=None,  # noqa: ANN001 - optional callable(message)
+) -> SegmentedPortfolio:
+    """Every segmentation, the clusters, the offers, the signals and watch list, summaries and the
+    run-to-run migration for D: ``fit_portfolio``, ``segment_clients`` on every client, ``finish_portfolio``
+    (the sharded run does the middle step per shard)."""
+    say = progress or (lambda _message: None)
+    fits = fit_portfolio(profile, values, params, previous)
+    clusters = fits.clusters
+    say(f"{len(clusters.centroids)} clusters ({clusters.kept_by_fingerprint} clients kept theirs: unchanged features)")
+    frame, history, inputs = segment_clients(
+        profile, values, catalogue, context, params, day, fits,
+        previous.as_of_date if previous else None, open_signals_before(previous),
+    )  # fmt: skip
+    say(f"tiers, strategy, lifecycle, usage, offers and signals for {len(frame)} clients")
+    result = finish_portfolio(frame, history, inputs, fits, params, day, previous)
+    say(f"signals {result.signal_counts}; {len(result.tables['watch_list'])} clients on the watch list")
+    return result

@@ -31,7 +31,9 @@ def test_task_ids(dag):
         "clv.value",
         "clv.merge",
         "clv_gate",
-        "segments",
+        "segments.prepare",
+        "segments.value",
+        "segments.merge",
         "segments_gate",
         "drift_gate",
         "publish",
@@ -83,7 +85,9 @@ def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
         "clv.value",
         "clv.merge",
         "clv_gate",
-        "segments",
+        "segments.prepare",
+        "segments.value",
+        "segments.merge",
         "segments_gate",
         "drift_gate",
         "publish",
@@ -100,7 +104,8 @@ def test_the_run_is_closed_by_audit_or_on_failure_by_audit_on_failure(dag):
     assert audit.upstream_task_ids == {"summarise"} and audit.trigger_rule == "all_success"
     assert on_failure.trigger_rule == "one_failed"
     ingest = {f"ingest.{s}" for s in internal_sources()}
-    groups = ingest | {"clv.prepare", "clv.value"}  # a task group's last task stands for the group
+    # a task group's last task stands for the group
+    groups = ingest | {"clv.prepare", "clv.value", "segments.prepare", "segments.value"}
     assert set(dag.task_ids) - groups - {"audit_on_failure", "audit"} <= on_failure.upstream_task_ids  # each stage
     assert on_failure.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"audit_on_failure", "audit"}
     assert audit.downstream_task_ids == on_failure.downstream_task_ids == set()  # both leaves: a failure stays failed
@@ -124,9 +129,13 @@ def test_clv_follows_the_profile_gate_sharded_on_the_compute_queue(dag):
     assert dag.task_group_dict["clv"].children.keys() == {"clv.prepare", "clv.value", "clv.merge"}
 
 
-def test_segments_follow_the_clv_gate(dag):
-    segments = dag.task_dict["segments"]
-    assert segments.pool == "duckdb_warehouse" and segments.upstream_task_ids == {"clv_gate"}
+def test_segments_follow_the_clv_gate_sharded_on_the_compute_queue(dag):
+    prepare, value, merge = (dag.task_dict[f"segments.{t}"] for t in ("prepare", "value", "merge"))
+    assert prepare.pool == "duckdb_warehouse" and prepare.upstream_task_ids == {"clv_gate"}
+    assert value.queue == "compute" and value.pool != WAREHOUSE_POOL and value.upstream_task_ids == {"segments.prepare"}
+    assert type(value).__name__.endswith("MappedOperator") and value.retries == 2
+    assert merge.pool == "duckdb_warehouse" and merge.queue == "warehouse"
+    assert merge.upstream_task_ids == {"segments.value"}
 
 
 def test_publish_follows_the_last_gate(dag):
@@ -135,7 +144,7 @@ def test_publish_follows_the_last_gate(dag):
 
 
 @pytest.mark.parametrize(("gate", "after"), [("profile_gate", "dbt_build"), ("clv_gate", "clv.merge"),
-                                             ("segments_gate", "segments"), ("drift_gate", "segments_gate")])  # fmt: skip
+                                             ("segments_gate", "segments.merge"), ("drift_gate", "segments_gate")])  # fmt: skip
 def test_each_stage_is_followed_by_its_gate(dag, gate, after):
     task = dag.task_dict[gate]
     assert task.pool == "duckdb_warehouse" and task.upstream_task_ids == {after}
@@ -150,7 +159,7 @@ def test_the_freshness_gate_follows_every_ingest_task_and_precedes_the_raw_gate(
 
 def test_every_task_but_the_shards_runs_in_the_warehouse_pool_and_queue_with_retries(dag):
     for task in dag.tasks:
-        if task.task_id == "clv.value":  # reads and writes files only (python_tasks/clv/sharded.py)
+        if task.task_id in ("clv.value", "segments.value"):  # files only (python_tasks/*/sharded.py)
             assert task.retries == 2
             continue
         assert task.pool == WAREHOUSE_POOL == "duckdb_warehouse", task.task_id

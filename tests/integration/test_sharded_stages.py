@@ -1,9 +1,10 @@
-"""The CLV run split by client shard (what the DAG runs across Celery workers) writes exactly the rows of the
-run in one process; a missing or stale shard stops the merge naming it; the snapshot is removed after."""
+"""The CLV and segments stages split by client shard (what the DAG runs across Celery workers) write the rows
+of the run in one process; a missing or stale shard stops the merge naming it; the snapshot is removed after."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -23,6 +24,9 @@ from python_tasks.clv.sharded import (
     snapshot_dir,
     value_clv_shard,
 )
+from python_tasks.segments import outputs as segment_outputs
+from python_tasks.segments import sharded as segments_sharded
+from python_tasks.segments.job import SegmentRunError, run_segments
 from python_tasks.settings import get_settings
 from python_tasks.transform.dbt_job import run_dbt_build
 
@@ -32,28 +36,35 @@ D1 = D0 + timedelta(days=1)
 #: differs between processes and array sizes (1e-14 relative seen); keys, labels and counts are exact
 RTOL = 1e-12
 #: columns that differ between two runs of the same inputs by design
-_RUN_COLUMNS = {"_run_id", "_computed_at", "run_id", "seconds", "started_at", "finished_at", "rows_written"}
+_RUN_COLUMNS = {"_run_id", "_computed_at", "run_id", "seconds", "started_at", "finished_at"}
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """300 generated clients, two business dates profiled, D0 valued (so D1 has a previous run to attribute)."""
-    root = tmp_path_factory.mktemp("clv_sharded")
+    """300 generated clients, two business dates profiled; D0 valued and segmented (so D1 has a previous run)."""
+    root = tmp_path_factory.mktemp("sharded")
     with generated_home(root, clients=300, first=D0, days=1):
         for day in (D0, D1):
             run_dbt_build(day, f"daily-{day}")
         run_clv(D0, "clv-d0")
+        run_segments(D0, "segments-d0")
         yield root
 
 
-def _tables(day: date) -> dict[str, pd.DataFrame]:
-    """Every valuation table's rows of ``day``, run columns dropped, in key order."""
+def _keys(ddl: str) -> list[str]:
+    return [k.strip() for k in re.search(r"PRIMARY KEY \(([^)]*)\)", ddl).group(1).split(",")]
+
+
+def _tables(day: date, schema: str = "valuation") -> dict[str, pd.DataFrame]:
+    """Every table's rows of ``day`` in a stage's schema, run columns dropped, in key order."""
+    definitions = outputs.TABLES if schema == "valuation" else segment_outputs.TABLES
+    columns = outputs.columns if schema == "valuation" else segment_outputs.columns
     out = {}
     with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
-        for table in outputs.TABLES:
-            cols = [c for c in outputs.columns(table) if c not in _RUN_COLUMNS]
-            frame = con.execute(f"SELECT {', '.join(cols)} FROM valuation.{table} WHERE as_of_date = ?", [day]).df()
-            out[table] = frame.sort_values(cols[: min(3, len(cols))]).reset_index(drop=True)
+        for table, ddl in definitions.items():
+            cols = [c for c in columns(table) if c not in _RUN_COLUMNS]
+            frame = con.execute(f"SELECT {', '.join(cols)} FROM {schema}.{table} WHERE as_of_date = ?", [day]).df()
+            out[table] = frame.sort_values(_keys(ddl)).reset_index(drop=True)
     return out
 
 
@@ -112,3 +123,29 @@ def test_a_missing_or_stale_shard_stops_the_merge_and_changes_nothing(home):
     # a new run of D supersedes this one: its prepare removes the earlier snapshot
     prepare_clv_shards(D1, "clv-superseding", shards=2)
     assert not snapshot_dir(D1, run).exists() and snapshot_dir(D1, "clv-superseding").exists()
+
+
+# --------------------------------------------------------------------------------------------- segments
+def test_segments_sharded_equal_unsharded(home):
+    run_clv(D1, "clv-d1")
+    for day in (D0, D1):  # D0: the first run (no previous); D1: signals carried over, migration
+        run_segments(day, f"segments-one-{day}")
+        expected = _tables(day, "segments")
+        assert len(expected["client_segments"]) > 250 and len(expected["warning_signals"]) > 0
+        for shards in (1, 4):
+            summary = segments_sharded.run_segments_sharded(day, f"segments-{shards}-{day}", shards=shards)
+            assert summary["shards"] == shards
+            got = _tables(day, "segments")
+            for table, frame in expected.items():
+                pd.testing.assert_frame_equal(got[table], frame, rtol=RTOL, obj=f"{day} {table} with {shards} shards")
+            assert not segments_sharded.snapshot_dir(day, f"segments-{shards}-{day}").exists()
+    assert len(expected["migration"]) > 0
+
+
+def test_segments_missing_shard_stops_the_merge(home):
+    run = "segments-incomplete"
+    prepared = segments_sharded.prepare_segment_shards(D1, run, shards=2)
+    assert sum(prepared["clients_per_shard"]) == prepared["clients"]
+    segments_sharded.value_segment_shard(D1, run, 1)
+    with pytest.raises(SegmentRunError, match=r"shard\(s\) \[0\] have no results"):
+        segments_sharded.merge_segment_shards(D1, run)
