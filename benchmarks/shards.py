@@ -1,4 +1,4 @@
-"""The CLV stage split by client shard, at 1, 2 and 4 shards, against the one-process CLV run: time and memory.
+"""The per-client stages (CLV, segments) split by client shard, at 1, 2 and 4 shards, against one process.
 
     python -m benchmarks.shards --scale M [--shards 1,2,4] [--home DIR]      (or: make bench-shards SCALE=M)
 
@@ -7,13 +7,14 @@ Issue 8 asks for the per-client stages at M scale with 1, 2 and 4 shards on this
 of D0 and the dbt build of its client profile. Then, each step in its own fresh interpreter (wall, CPU and
 peak RSS of the process from ``wait4``):
 
-* ``one process``: ``clv.job.run_clv`` (what ``python -m python_tasks clv`` runs);
-* for each shard count N: ``clv.prepare`` (``prepare_clv_shards``), the N ``clv.value`` shards **started
-  together** as N processes (as N Celery worker slots would run them; this machine has 2 cores), then
-  ``clv.merge``. The stage's wall time is prepare + the slowest shard + merge.
+* ``one process``: ``clv.job.run_clv`` / ``segments.job.run_segments`` (what the CLI runs without --shards);
+* for each shard count N: ``prepare`` (``prepare_clv_shards`` / ``prepare_segment_shards``), the N ``value``
+  shards **started together** as N processes (as N Celery worker slots would run them; this machine has 2
+  cores), then ``merge``. The stage's wall time is prepare + the slowest shard + merge.
 
-Every sharded run's ``valuation.client_values`` is checked against the one-process run's (same rows, amounts
-within 1e-12 relative). Writes ``benchmarks/results/shards-<scale>.json`` and ``.md``.
+Every sharded run's ``valuation.client_values`` / ``segments.client_segments`` is checked against the
+one-process run's (same rows and labels, amounts within 1e-12 relative; the report shows the largest
+difference). Writes ``benchmarks/results/shards-<scale>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -74,23 +75,34 @@ def _child(args: argparse.Namespace) -> dict:
     if args.stage == "setup":
         return _setup(Path(args.home), args.scale)
     if args.stage == "one":
+        if args.what == "segments":
+            from python_tasks.segments.job import run_segments
+
+            result = run_segments(day, run_id)
+            return {"clients": result["clients"], "seconds": round(time.perf_counter() - started, 2)}
         from python_tasks.clv.job import run_clv
 
         result = run_clv(day, run_id)
         return {"clients": result["clients"], "rows": result["rows"], "seconds": round(time.perf_counter() - started, 2)}
-    from python_tasks.clv import sharded
+    if args.what == "segments":
+        from python_tasks.segments import sharded as seg
 
+        prepare, value, merge = seg.prepare_segment_shards, seg.value_segment_shard, seg.merge_segment_shards
+    else:
+        from python_tasks.clv import sharded as clv
+
+        prepare, value, merge = clv.prepare_clv_shards, clv.value_clv_shard, clv.merge_clv_shards
     if args.stage == "prepare":
-        result = sharded.prepare_clv_shards(day, run_id, args.shards)
+        result = prepare(day, run_id, args.shards)
         return {"clients_per_shard": result["clients_per_shard"], "seconds": round(time.perf_counter() - started, 2)}
     if args.stage == "value":
-        result = sharded.value_clv_shard(day, run_id, args.shard)
+        result = value(day, run_id, args.shard)
         return {"clients": result["clients"], "seconds": result["seconds"]}
     if args.stage == "merge":
-        result = sharded.merge_clv_shards(day, run_id)
-        return {"rows": result["rows"], "seconds": round(time.perf_counter() - started, 2)}
+        result = merge(day, run_id)
+        return {"clients": result["clients"], "seconds": round(time.perf_counter() - started, 2)}
     if args.stage == "snapshot":
-        return _snapshot(Path(args.home), args.run)
+        return _snapshot(Path(args.home), args.run, args.what)
     raise SystemExit(f"unknown stage {args.stage}")
 
 
@@ -114,30 +126,36 @@ def _setup(home: Path, scale: str) -> dict:
     return record
 
 
-def _snapshot(home: Path, name: str) -> dict:
+#: the table each stage's runs are compared on
+_TABLE = {"clv": "client_values", "segments": "client_segments"}
+
+
+def _snapshot(home: Path, name: str, what: str) -> dict:
     import duckdb
 
     from python_tasks.settings import get_settings
 
-    path = home / "results" / f"client_values-{name}.parquet"
+    path = home / "results" / f"{_TABLE[what]}-{name}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
+    schema, order = ("valuation", "client_id, scenario") if what == "clv" else ("segments", "client_id")
     with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
         con.execute(
-            "COPY (SELECT * EXCLUDE (_run_id, _computed_at) FROM valuation.client_values WHERE as_of_date = ? "
-            f"ORDER BY client_id, scenario) TO '{path}' (FORMAT parquet)",
+            f"COPY (SELECT * EXCLUDE (_run_id{', _computed_at' if what == 'clv' else ''}) FROM {schema}.{_TABLE[what]} "
+            f"WHERE as_of_date = ? ORDER BY {order}) TO '{path}' (FORMAT parquet)",
             [FIRST_DATE],
         )
     return {"path": str(path)}
 
 
-def _agree(home: Path, name: str) -> float:
-    """Largest relative difference of any amount between a sharded run and the one-process run."""
+def _agree(home: Path, name: str, what: str) -> float:
+    """Largest relative difference of any amount between a sharded run and the one-process run (every other
+    column must be equal)."""
     import numpy as np
     import pandas as pd
 
-    one = pd.read_parquet(home / "results" / "client_values-one.parquet")
-    other = pd.read_parquet(home / "results" / f"client_values-{name}.parquet")
-    assert list(one["client_id"]) == list(other["client_id"]) and list(one["scenario"]) == list(other["scenario"])
+    one = pd.read_parquet(home / "results" / f"{_TABLE[what]}-one.parquet")
+    other = pd.read_parquet(home / "results" / f"{_TABLE[what]}-{name}.parquet")
+    assert list(one["client_id"]) == list(other["client_id"])
     worst = 0.0
     for column in one.columns:
         if one[column].dtype.kind == "f":
@@ -145,42 +163,43 @@ def _agree(home: Path, name: str) -> float:
             diff = np.abs(a - b) / np.maximum(1.0, np.abs(a))
             worst = max(worst, float(np.nanmax(diff)) if len(diff) else 0.0)
         else:
-            assert (one[column].astype(str) == other[column].astype(str)).all(), column
+            assert (one[column].astype(str) == other[column].astype(str)).all(), (what, column)
     return worst
 
 
 # --------------------------------------------------------------------------------------- parent
-def run(scale: str, home: Path, counts: list[int], results_dir: Path) -> dict:
+def run(scale: str, home: Path, counts: list[int], results_dir: Path, stages: list[str]) -> dict:
     home.mkdir(parents=True, exist_ok=True)
     print(f"shards benchmark, {scale} scale, business date {FIRST_DATE}, working folder {home}", flush=True)
     setup = _step(home, "setup", "--scale", scale)
     print("  setup " + ("reused" if setup.get("reused") else f"done in {setup['seconds']} s"), flush=True)
-    results: dict = {"scale": scale, "date": FIRST_DATE.isoformat(), "runs": {}}
-    one = _step(home, "one", "--run", "one")
-    _step(home, "snapshot", "--run", "one")
-    results["one_process"] = one
-    print(f"  one process: {one['wall_s']} s wall, {one['cpu_s']} s CPU, {one['peak_rss_mb']:,.0f} MiB, "
-          f"{one['clients']:,} clients", flush=True)  # fmt: skip
-    for n in counts:
-        name = f"n{n}"
-        prepare = _step(home, "prepare", "--run", name, "--shards", str(n))
-        begun = time.perf_counter()
-        shards = [_wait(s) for s in [_start(home, "value", "--run", name, "--shard", str(k)) for k in range(n)]]
-        value_wall = round(max(s["ended"] for s in shards) - begun, 2)
-        merge = _step(home, "merge", "--run", name)
-        _step(home, "snapshot", "--run", name)
-        worst = _agree(home, name)
-        total = round(prepare["wall_s"] + value_wall + merge["wall_s"], 2)
-        results["runs"][n] = {
-            "prepare": prepare, "shards": shards, "value_wall_s": value_wall, "merge": merge, "total_wall_s": total,
-            "value_cpu_s": round(sum(s["cpu_s"] for s in shards), 2),
-            "value_peak_rss_mb": max(s["peak_rss_mb"] for s in shards),
-            "sum_peak_rss_mb": round(sum(s["peak_rss_mb"] for s in shards), 1), "max_relative_difference": worst,
-        }  # fmt: skip
-        print(f"  {n} shard(s): prepare {prepare['wall_s']} s, shards {value_wall} s "
-              f"(peak {results['runs'][n]['value_peak_rss_mb']:,.0f} MiB each, "
-              f"{results['runs'][n]['sum_peak_rss_mb']:,.0f} MiB together), merge {merge['wall_s']} s, "
-              f"total {total} s; agreement {worst:.1e}", flush=True)  # fmt: skip
+    results: dict = {"scale": scale, "date": FIRST_DATE.isoformat(), "stages": {}}
+    for what in stages:  # clv first: the segments read its values
+        stage = results["stages"][what] = {"runs": {}}
+        one = stage["one_process"] = _step(home, "one", "--what", what, "--run", "one")
+        _step(home, "snapshot", "--what", what, "--run", "one")
+        print(f"  {what}, one process: {one['wall_s']} s wall, {one['cpu_s']} s CPU, {one['peak_rss_mb']:,.0f} MiB, "
+              f"{one['clients']:,} clients", flush=True)  # fmt: skip
+        for n in counts:
+            name = f"n{n}"
+            prepare = _step(home, "prepare", "--what", what, "--run", name, "--shards", str(n))
+            begun = time.perf_counter()
+            started = [_start(home, "value", "--what", what, "--run", name, "--shard", str(k)) for k in range(n)]
+            shards = [_wait(s) for s in started]
+            value_wall = round(max(s["ended"] for s in shards) - begun, 2)
+            merge = _step(home, "merge", "--what", what, "--run", name)
+            _step(home, "snapshot", "--what", what, "--run", name)
+            worst = _agree(home, name, what)
+            total = round(prepare["wall_s"] + value_wall + merge["wall_s"], 2)
+            r = stage["runs"][n] = {
+                "prepare": prepare, "shards": shards, "value_wall_s": value_wall, "merge": merge, "total_wall_s": total,
+                "value_cpu_s": round(sum(s["cpu_s"] for s in shards), 2),
+                "value_peak_rss_mb": max(s["peak_rss_mb"] for s in shards),
+                "sum_peak_rss_mb": round(sum(s["peak_rss_mb"] for s in shards), 1), "max_relative_difference": worst,
+            }  # fmt: skip
+            print(f"  {what}, {n} shard(s): prepare {prepare['wall_s']} s, shards {value_wall} s "
+                  f"(peak {r['value_peak_rss_mb']:,.0f} MiB each, {r['sum_peak_rss_mb']:,.0f} MiB together), "
+                  f"merge {merge['wall_s']} s, total {total} s; agreement {worst:.1e}", flush=True)  # fmt: skip
     results["machine"] = machine()
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / f"shards-{scale}.json").write_text(json.dumps(results, indent=2, default=str))
@@ -191,23 +210,24 @@ def run(scale: str, home: Path, counts: list[int], results_dir: Path) -> dict:
 
 
 def report(results: dict) -> str:
-    one = results["one_process"]
-    lines = [
-        f"# CLV stage by shard, {results['scale']} scale ({one['clients']:,} clients, business date {results['date']})",
-        "",
-        f"Machine: {results['machine']}. Each step a fresh process; the shards of a run start together.",
-        "",
-        "| run | prepare s | shards s (parallel) | merge s | stage wall s | shards CPU s | peak MiB per shard | peak MiB all shards | agreement |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| one process (`run_clv`) | | | | {one['wall_s']} | {one['cpu_s']} | {one['peak_rss_mb']:,.0f} | | reference |",
-    ]
-    for n, r in results["runs"].items():
-        lines.append(
-            f"| {n} shard(s) | {r['prepare']['wall_s']} | {r['value_wall_s']} | {r['merge']['wall_s']} | "
-            f"{r['total_wall_s']} | {r['value_cpu_s']} | {r['value_peak_rss_mb']:,.0f} | {r['sum_peak_rss_mb']:,.0f} | "
-            f"{r['max_relative_difference']:.1e} |"
-        )
-    return "\n".join(lines) + "\n"
+    lines = [f"# Per-client stages by shard, {results['scale']} scale (business date {results['date']})", "",
+             f"Machine: {results['machine']}. Each step a fresh process; the shards of a run start together.", ""]  # fmt: skip
+    for what, stage in results["stages"].items():
+        one = stage["one_process"]
+        lines += [
+            f"## {what} ({one['clients']:,} clients)", "",
+            "| run | prepare s | shards s (parallel) | merge s | stage wall s | shards CPU s | peak MiB per shard | peak MiB all shards | agreement |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| one process | | | | {one['wall_s']} | {one['cpu_s']} | {one['peak_rss_mb']:,.0f} | | reference |",
+        ]  # fmt: skip
+        for n, r in stage["runs"].items():
+            lines.append(
+                f"| {n} shard(s) | {r['prepare']['wall_s']} | {r['value_wall_s']} | {r['merge']['wall_s']} | "
+                f"{r['total_wall_s']} | {r['value_cpu_s']} | {r['value_peak_rss_mb']:,.0f} | {r['sum_peak_rss_mb']:,.0f} | "
+                f"{r['max_relative_difference']:.1e} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -218,6 +238,8 @@ def main() -> None:
     parser.add_argument("--results", default=str(RESULTS))
     parser.add_argument("--stage", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--run", default="one", help=argparse.SUPPRESS)
+    parser.add_argument("--stages", default="clv,segments", help="the stages to measure (clv must come first)")
+    parser.add_argument("--what", default="clv", choices=["clv", "segments"], help=argparse.SUPPRESS)
     parser.add_argument("--shard", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
@@ -226,7 +248,7 @@ def main() -> None:
         print(json.dumps(_child(args), default=str))
         return
     home = Path(args.home) if args.home else ROOT / "var" / "bench" / "shards" / args.scale
-    run(args.scale, home.resolve(), [int(n) for n in args.shards.split(",")], Path(args.results))
+    run(args.scale, home.resolve(), [int(n) for n in args.shards.split(",")], Path(args.results), args.stages.split(","))
 
 
 if __name__ == "__main__":

@@ -171,12 +171,13 @@ def test_the_run_succeeded_on_the_workers_of_its_queues(celery_run):
     by_id = {}
     for t in tis:
         by_id.setdefault(t["task_id"], []).append(t)
-    shards = by_id["clv.value"]
-    assert sorted(t["map_index"] for t in shards) == list(range(int(SHARDS)))
+    shards = by_id["clv.value"] + by_id["segments.value"]
+    for stage in ("clv.value", "segments.value"):
+        assert sorted(t["map_index"] for t in by_id[stage]) == list(range(int(SHARDS))), stage
     for t in tis:
         if t["state"] != "success":
             continue
-        expected = COMPUTE_QUEUE if t["task_id"] == "clv.value" else WAREHOUSE_QUEUE
+        expected = COMPUTE_QUEUE if t["task_id"].endswith(".value") else WAREHOUSE_QUEUE
         assert t["queue"] == expected, (t["task_id"], t["queue"])
         assert t["hostname"], t["task_id"]
     # Celery ran the warehouse tasks in the warehouse worker and the shards in the compute worker
@@ -184,7 +185,8 @@ def test_the_run_succeeded_on_the_workers_of_its_queues(celery_run):
     compute_hosts = {t["hostname"] for t in shards}
     assert len(warehouse_hosts) == 1 and len(compute_hosts) == 1
     worker_log = (celery_run["logs"] / "airflow-worker-compute.log").read_text(errors="replace")
-    assert "clv.value" in worker_log and "clv.merge" not in worker_log
+    assert "clv.value" in worker_log and "segments.value" in worker_log
+    assert "clv.merge" not in worker_log and "segments.merge" not in worker_log
 
 
 def test_every_component_stopped_cleanly(celery_run):
