@@ -163,7 +163,9 @@ def _agree(home: Path, name: str, what: str) -> float:
             diff = np.abs(a - b) / np.maximum(1.0, np.abs(a))
             worst = max(worst, float(np.nanmax(diff)) if len(diff) else 0.0)
         else:
-            assert (one[column].astype(str) == other[column].astype(str)).all(), (what, column)
+            same = one[column].astype(object).where(one[column].notna(), None).equals(
+                other[column].astype(object).where(other[column].notna(), None))
+            assert same, (what, column)
     return worst
 
 

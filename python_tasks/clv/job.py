@@ -81,12 +81,14 @@ def _previous_run(con, day: date, current: ClvParams) -> tuple[date, pd.DataFram
     previous, params_json = row
     clients = _read(
         con,
-        "SELECT * EXCLUDE (as_of_date, _run_id) FROM valuation.engine_inputs_clients WHERE as_of_date = $d",
+        "SELECT * EXCLUDE (as_of_date, _run_id) FROM valuation.engine_inputs_clients WHERE as_of_date = $d "
+        "ORDER BY client_id",
         d=previous,
     )
     facilities = _read(
         con,
-        "SELECT * EXCLUDE (as_of_date, _run_id) FROM valuation.engine_inputs_facilities WHERE as_of_date = $d",
+        "SELECT * EXCLUDE (as_of_date, _run_id) FROM valuation.engine_inputs_facilities WHERE as_of_date = $d "
+        "ORDER BY facility_id",
         d=previous,
     )
     return previous, clients, facilities, _previous_params(json.loads(params_json), current)
@@ -170,16 +172,20 @@ def gather_inputs(con, day: date, params: ClvParams) -> EngineInputs:  # noqa: A
     """Read D's profile and the calibration marts, fit retention and the scorecard, build the engine's inputs."""
     for statement in outputs.ddl():
         con.execute(statement)
-    profile = _read(con, "SELECT * FROM marts.fct_client_profile WHERE as_of_date = $d", d=day)
+    # every read in a fixed order: DuckDB returns rows in any order, and the scorecard's train/holdout split
+    # (and the last bits of every sum) follow the row order, so an unordered read made reruns differ
+    profile = _read(con, "SELECT * FROM marts.fct_client_profile WHERE as_of_date = $d ORDER BY client_id", d=day)
     if profile.empty:
         raise ClvRunError(f"no client profile for {day}: build it first (dbt_build, or `clv build-profile --date {day}`)")
     require_macro(profile, day)
-    on_book = _read(con, "SELECT * FROM marts.fct_facility_daily WHERE as_of_date = $d AND is_on_book", d=day)
-    products = _read(con, "SELECT * FROM reference.ref_products")
-    spells = _read(con, "SELECT * FROM marts.fct_relationship_spells")
+    on_book = _read(con, "SELECT * FROM marts.fct_facility_daily WHERE as_of_date = $d AND is_on_book "
+                         "ORDER BY facility_id", d=day)  # fmt: skip
+    products = _read(con, "SELECT * FROM reference.ref_products ORDER BY product_code")
+    spells = _read(con, "SELECT * FROM marts.fct_relationship_spells ORDER BY ALL")
     observations = _read(
-        con, f"SELECT {', '.join(FEATURES)}, observation_date, default_date FROM marts.fct_scorecard_observations"
-    )
+        con, f"SELECT {', '.join(FEATURES)}, observation_date, default_date FROM marts.fct_scorecard_observations "
+        "ORDER BY client_id, statement_id, observation_date",
+    )  # fmt: skip
     log.info("CLV %s: %d clients, %d facilities on book, %d relationships, %d statements for calibration",
              day, len(profile), len(on_book), len(spells), len(observations))  # fmt: skip
 

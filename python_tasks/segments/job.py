@@ -75,6 +75,7 @@ def _values(con, day: date, stressed: str) -> pd.DataFrame:  # noqa: ANN001
              AND s.scenario = $stressed
         JOIN valuation.engine_inputs_clients AS i ON i.as_of_date = b.as_of_date AND i.client_id = b.client_id
         WHERE b.as_of_date = $d AND b.scenario = 'baseline'
+        ORDER BY b.client_id
         """,
         d=day,
         stressed=stressed,
@@ -199,8 +200,9 @@ def gather_inputs(con, day: date, params: SegmentParams) -> SegmentInputs:  # no
     """D's profile (the columns the rules read), its CLV, the product catalogue, the previous run, the context."""
     for statement in outputs.ddl():
         con.execute(statement)
-    profile = _read(con, f"SELECT {_profile_select(con, params)} FROM marts.fct_client_profile WHERE as_of_date = $d",
-                    d=day)  # fmt: skip
+    # in client order: DuckDB returns rows in any order, and the summaries' sums would differ in their last bits
+    profile = _read(con, f"SELECT {_profile_select(con, params)} FROM marts.fct_client_profile WHERE as_of_date = $d "
+                         "ORDER BY client_id", d=day)  # fmt: skip
     if profile.empty:
         raise SegmentRunError(f"no client profile for {day}: build it first (dbt_build, or build-profile --date {day})")
     values = _values(con, day, params.stressed_scenario)
