@@ -16,7 +16,9 @@ fresh interpreter** as Airflow runs it, in the DAG's order:
 2. ``freshness_gate``: ``run_freshness_gate(D, run_id)``, when ``python_tasks.quality.freshness_gate``
    exists (skipped with a note otherwise);
 3. ``raw_gate``; ``dbt_build``; ``profile_gate``; ``clv``; ``clv_gate``; ``segments``; ``segments_gate``;
-   ``drift_gate``: the functions the DAG's tasks call.
+   ``drift_gate``: the functions the DAG's tasks call (``clv`` and ``segments`` in one process each:
+   ``run_clv``, ``run_segments``, the same rows as the DAG's sharded task groups; benchmarks/shards.py
+   measures those).
 
 Each stage reports the time of its imports and of the call itself; wall, CPU and peak RSS of the whole
 process come from ``wait4`` (``benchmarks.measure.run_stage``). In the GX gates every SQL statement GX sends

@@ -42,7 +42,7 @@ class Settings:
     clv_params_path: Path = CLV_PARAMS_FILE
     segment_rules_path: Path = SEGMENT_RULES_FILE
     #: client shards of the per-client stages (CLV, segments): one mapped task each on the ``compute`` queue
-    clv_shards: int = 2
+    shards: int = 2
 
     @property
     def logs_dir(self) -> Path:
@@ -71,7 +71,7 @@ def get_settings() -> Settings:
         mode=os.environ.get("CLV_MODE", "demo"),
         clv_params_path=Path(os.environ.get("CLV_PARAMS_FILE", CLV_PARAMS_FILE)).resolve(),
         segment_rules_path=Path(os.environ.get("CLV_SEGMENT_RULES_FILE", SEGMENT_RULES_FILE)).resolve(),
-        clv_shards=_positive_int("CLV_SHARDS", 2),
+        shards=_positive_int("CLV_SHARDS", 2),
     )
 
 

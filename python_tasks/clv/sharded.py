@@ -40,10 +40,10 @@ from python_tasks.clv.job import (
     value_inputs,
 )
 from python_tasks.clv.params import ClvParams
-from python_tasks.clv.shards import check_shard_count, shards_of
 from python_tasks.io.files import replace_dir, write_text_atomic
 from python_tasks.io.warehouse import connect
 from python_tasks.settings import get_settings, path_component
+from python_tasks.sharding import check_shard_count, shards_of
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _manifest(folder: Path) -> dict:
 def prepare_clv_shards(as_of_date: date | str, run_id: str, shards: int | None = None) -> dict:
     """Calibrate once and write D's engine inputs split into ``shards`` (default ``CLV_SHARDS``) files."""
     day = day_of(as_of_date)
-    count = check_shard_count(shards if shards is not None else get_settings().clv_shards)
+    count = check_shard_count(shards if shards is not None else get_settings().shards)
     params = current_params()
     started_at, started = datetime.now(UTC), time.perf_counter()
     with connect() as con:

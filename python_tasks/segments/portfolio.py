@@ -112,7 +112,7 @@ def classify(
 ) -> pd.DataFrame:
     """Every segmentation but the clusters, the strategy with its policy, and the next best offer: one row per
     client of the profile (which must all be valued). The value-tier thresholds are today's portfolio's
-    (``portfolio_thresholds``); a shard of the portfolio passes the whole portfolio's."""
+    (``fit_portfolio``); a shard of the portfolio passes the whole portfolio's."""
     frame = _valued(profile, values)
     is_prospect = frame["client_status"].eq("prospect").to_numpy()
     if thresholds is None:

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from python_tasks.clv.shards import check_shard_count, shards_of
 from python_tasks.io.files import replace_dir, write_text_atomic
 from python_tasks.io.warehouse import connect
 from python_tasks.segments.clusters import ClusterResult
@@ -44,6 +43,7 @@ from python_tasks.segments.portfolio import (
 )
 from python_tasks.segments.tiers import ValueThresholds
 from python_tasks.settings import get_settings, path_component
+from python_tasks.sharding import check_shard_count, shards_of
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _fits(folder: Path, manifest: dict, clusters: pd.DataFrame) -> PortfolioFits
 def prepare_segment_shards(as_of_date: date | str, run_id: str, shards: int | None = None) -> dict:
     """Fit the thresholds and the clusters on the whole portfolio; write D's inputs split into shards."""
     day = day_of(as_of_date)
-    count = check_shard_count(shards if shards is not None else get_settings().clv_shards)
+    count = check_shard_count(shards if shards is not None else get_settings().shards)
     params = current_params()
     started_at, started = datetime.now(UTC), time.perf_counter()
     with connect() as con:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from python_tasks.clv.shards import MAX_SHARDS, check_shard_count, shard_of, shards_of
+from python_tasks.sharding import MAX_SHARDS, check_shard_count, shard_of, shards_of
 
 
 def test_reference_values():
@@ -19,7 +19,7 @@ def test_reference_values():
 
 def test_the_same_in_another_interpreter_with_another_hash_seed():
     ids = [f"C{i:09d}" for i in range(50)]
-    code = ("import sys; from python_tasks.clv.shards import shards_of; "
+    code = ("import sys; from python_tasks.sharding import shards_of; "
             "print(','.join(map(str, shards_of(sys.argv[1:], 7))))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code, *ids], capture_output=True, text=True, check=True,
                          env={"PYTHONHASHSEED": "12345", "PATH": ""})  # fmt: skip

@@ -2,9 +2,10 @@
 on every run, on every machine and in every Python (``hash()`` is salted per process; pandas' hashing is
 an implementation detail). Pure, standard library and NumPy only.
 
-Sharding splits the per-client work of a run (the CLV engine and its attribution) so that several
-Celery workers can share it; the results are identical to the unsharded run's, row for row, because
-every client is valued on its own (docs/architecture.md, "Scale-out").
+Sharding splits the per-client work of a run (the CLV engine and its attribution, the segmentation's rules
+and signals) so that several Celery workers can share it; the results are the unsharded run's, row for row,
+because every client's rows depend on that client and the portfolio-wide fits only (docs/architecture.md,
+"Scale-out").
 """
 
 from __future__ import annotations
