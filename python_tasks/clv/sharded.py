@@ -18,6 +18,7 @@ the snapshot (and so voids earlier shard results), a shard rewrites its own file
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -247,6 +248,8 @@ def merge_clv_shards(as_of_date: date | str, run_id: str, *, keep_snapshot: bool
     summary["shards"] = manifest["shards"]
     if not keep_snapshot:
         shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the date's folder, once no other run's snapshot is in it
+            folder.parent.rmdir()
     return summary
 
 

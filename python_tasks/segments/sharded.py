@@ -15,6 +15,7 @@ the one-process run. Idempotent per business date like the CLV's steps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -234,6 +235,8 @@ def merge_segment_shards(as_of_date: date | str, run_id: str, *, keep_snapshot: 
     summary["shards"] = manifest["shards"]
     if not keep_snapshot:
         shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the date's folder, once no other run's snapshot is in it
+            folder.parent.rmdir()
     return summary
 
 
