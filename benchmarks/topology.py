@@ -32,8 +32,15 @@ from datetime import date, datetime
 from pathlib import Path
 
 from benchmarks.measure import machine
-from python_tasks.deployment.processes import Api, Cluster, airflow_environment, free_port, run_dag, topology_services
-from python_tasks.deployment.topology import Endpoints
+from python_tasks.deployment.processes import (
+    Api,
+    Cluster,
+    airflow_environment,
+    free_port,
+    local_endpoints,
+    run_dag,
+    topology_services,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -85,15 +92,8 @@ def run_executor(executor: str, home: Path, work: Path) -> dict:
     import redis
 
     name = f"clv_bench_topology_{uuid.uuid4().hex[:8]}"
-    info = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
     broker = redis.Redis.from_url(REDIS_URL)
-    pool = broker.connection_pool.connection_kwargs
-    endpoints = Endpoints(
-        postgres_host=info.get("host", "127.0.0.1"), postgres_port=int(info.get("port", 5432)),
-        postgres_user=info.get("user", "postgres"), postgres_password=info.get("password", ""), postgres_db=name,
-        redis_host=pool.get("host", "127.0.0.1"), redis_port=int(pool.get("port", 6379)), redis_db=int(pool.get("db", 0)),
-        api_host="127.0.0.1", api_port=free_port(),
-    )  # fmt: skip
+    endpoints = local_endpoints(ADMIN_URL, REDIS_URL, name)
     logs = work / executor / "logs"
     logs.mkdir(parents=True)
     extra = {"CLV_SHARDS": "2", "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False", "AIRFLOW__OPENLINEAGE__DISABLED": "True"}

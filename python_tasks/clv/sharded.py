@@ -18,11 +18,7 @@ the snapshot (and so voids earlier shard results), a shard rewrites its own file
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import shutil
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -41,9 +37,9 @@ from python_tasks.clv.job import (
     value_inputs,
 )
 from python_tasks.clv.params import ClvParams
-from python_tasks.io.files import replace_dir, write_text_atomic
+from python_tasks.io.snapshots import Snapshot, concat_parquet, write_parquet
 from python_tasks.io.warehouse import connect
-from python_tasks.settings import get_settings, path_component
+from python_tasks.settings import get_settings
 from python_tasks.sharding import check_shard_count, shards_of
 
 log = logging.getLogger(__name__)
@@ -53,27 +49,13 @@ _INPUT_FRAMES = ("clients", "facilities", "previous_clients", "previous_faciliti
 _OUTPUT_FRAMES = ("values", "attribution")
 
 
+def _snapshot(day: date, run_id: str) -> Snapshot:
+    return Snapshot("clv", "CLV", day, run_id, ClvRunError, "valued")
+
+
 def snapshot_dir(day: date, run_id: str) -> Path:
     """The snapshot folder of one run and business date: ``<CLV_HOME>/shards/clv/<D>/<run>/``."""
-    return get_settings().shards_dir / "clv" / day.isoformat() / path_component(run_id)
-
-
-def _shard_name(shard: int) -> str:
-    return f"shard-{shard:04d}"
-
-
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
-
-
-def _manifest(folder: Path) -> dict:
-    path = folder / "manifest.json"
-    if not path.exists():
-        raise ClvRunError(
-            f"no CLV shard snapshot at {folder}: run the prepare step of this run first (task clv.prepare)"
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _snapshot(day, run_id).folder
 
 
 def prepare_clv_shards(as_of_date: date | str, run_id: str, shards: int | None = None) -> dict:
@@ -84,9 +66,8 @@ def prepare_clv_shards(as_of_date: date | str, run_id: str, shards: int | None =
     started_at, started = datetime.now(UTC), time.perf_counter()
     with connect() as con:
         inputs = gather_inputs(con, day, params)
-    folder = snapshot_dir(day, run_id)
-    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    snapshot = _snapshot(day, run_id)
+    partial = snapshot.start()
     previous = inputs.previous
     frames = {
         "clients": inputs.clients,
@@ -102,12 +83,12 @@ def prepare_clv_shards(as_of_date: date | str, run_id: str, shards: int | None =
         counts[name] = [0] * count
         for k, part in frame.groupby(shard, sort=True):
             counts[name][int(k)] = len(part)
-            _write_parquet(part.reset_index(drop=True), partial / "inputs" / _shard_name(int(k)) / f"{name}.parquet")
+            write_parquet(part.reset_index(drop=True), snapshot.inputs(int(k), partial) / f"{name}.parquet")
         for k in range(count):  # a shard without clients still gets its (empty) files
-            path = partial / "inputs" / _shard_name(k) / f"{name}.parquet"
+            path = snapshot.inputs(k, partial) / f"{name}.parquet"
             if not path.exists():
-                _write_parquet(frame.iloc[0:0], path)
-    _write_parquet(inputs.fits, partial / "fits.parquet")
+                write_parquet(frame.iloc[0:0], path)
+    write_parquet(inputs.fits, partial / "fits.parquet")
     manifest = {
         "snapshot_id": uuid.uuid4().hex,
         "as_of_date": day.isoformat(),
@@ -121,32 +102,24 @@ def prepare_clv_shards(as_of_date: date | str, run_id: str, shards: int | None =
         "rows": counts,
         "started_at": started_at.isoformat(),
     }
-    write_text_atomic(partial / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    replace_dir(partial, folder)
-    for other in folder.parent.iterdir():  # snapshots of superseded runs of D (a failed run, rerun as a new one)
-        if other.is_dir() and other != folder and not other.name.startswith("."):
-            log.info("CLV %s: removing the snapshot of an earlier run, %s", day, other)
-            shutil.rmtree(other, ignore_errors=True)
+    snapshot.publish(partial, manifest)
     summary = {
         "as_of_date": day.isoformat(), "run_id": run_id, "snapshot_id": manifest["snapshot_id"],
         "shards": list(range(count)), "clients": len(inputs.clients), "facilities": len(inputs.facilities),
         "clients_per_shard": counts["clients"], "seconds": round(time.perf_counter() - started, 2),
     }  # fmt: skip
     log.info("CLV %s: snapshot %s for %d shards written to %s (clients per shard %s)",
-             day, manifest["snapshot_id"], count, folder, counts["clients"])  # fmt: skip
+             day, manifest["snapshot_id"], count, snapshot.folder, counts["clients"])  # fmt: skip
     return summary
 
 
 def value_clv_shard(as_of_date: date | str, run_id: str, shard: int, *, clients_per_chunk: int = 10_000) -> dict:
     """Value the clients of one shard of the snapshot and write the results beside it (no warehouse access)."""
     day = day_of(as_of_date)
-    folder = snapshot_dir(day, run_id)
-    manifest = _manifest(folder)
-    if not 0 <= shard < manifest["shards"]:
-        raise ClvRunError(f"shard {shard} is not one of the snapshot's {manifest['shards']} shards ({folder})")
+    snapshot = _snapshot(day, run_id)
+    manifest = snapshot.manifest(shard)
     started = time.perf_counter()
-    source = folder / "inputs" / _shard_name(shard)
+    source = snapshot.inputs(shard)
     frames = {n: pd.read_parquet(source / f"{n}.parquet") for n in _INPUT_FRAMES if (source / f"{n}.parquet").exists()}
     params = ClvParams.model_validate_json(manifest["params_json"])
     previous = None
@@ -165,68 +138,37 @@ def value_clv_shard(as_of_date: date | str, run_id: str, shard: int, *, clients_
     values, change = value_inputs(
         clients, frames["facilities"], previous, params, clients_per_chunk=clients_per_chunk, progress=progress
     )
-    target = folder / "outputs" / _shard_name(shard)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    _write_parquet(values, partial / "values.parquet")
-    _write_parquet(change, partial / "attribution.parquet")
-    done = {"snapshot_id": manifest["snapshot_id"], "shard": shard, "clients": len(clients),
-            "values": len(values), "attribution": len(change), "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
-    write_text_atomic(partial / "done.json", json.dumps(done))
-    replace_dir(partial, target)
+    done = snapshot.write_result(
+        shard, manifest, {"values": values, "attribution": change},
+        {"clients": len(clients), "values": len(values), "attribution": len(change),
+         "seconds": round(time.perf_counter() - started, 2)},
+    )  # fmt: skip
     log.info("CLV %s shard %d of %d: %d clients, %d rows in %.1f s",
              day, shard, manifest["shards"], len(clients), len(values), done["seconds"])  # fmt: skip
     return done
 
 
-def _finished_outputs(folder: Path, manifest: dict) -> list[Path]:
-    """Every shard's output folder, after checking each finished on this snapshot."""
-    missing, stale, found = [], [], []
-    for shard in range(manifest["shards"]):
-        target = folder / "outputs" / _shard_name(shard)
-        done = target / "done.json"
-        if not done.exists():
-            missing.append(shard)
-        elif json.loads(done.read_text(encoding="utf-8"))["snapshot_id"] != manifest["snapshot_id"]:
-            stale.append(shard)
-        else:
-            found.append(target)
-    if missing or stale:
-        problems = [f"shard(s) {missing} have no results"] if missing else []
-        problems += [f"shard(s) {stale} were valued on an earlier snapshot"] if stale else []
-        raise ClvRunError(
-            f"CLV {manifest['as_of_date']}: {' and '.join(problems)} (snapshot {manifest['snapshot_id']}, {folder}): "
-            "run the value step of those shards (task clv.value) before merging"
-        )
-    return found
-
-
-def _concat(paths: list[Path]) -> pd.DataFrame:
-    parts = [pd.read_parquet(p) for p in paths]
-    kept = [p for p in parts if len(p)] or parts[:1]
-    return pd.concat(kept, ignore_index=True)
-
-
 def merge_clv_shards(as_of_date: date | str, run_id: str, *, keep_snapshot: bool = False) -> dict:
     """Write every shard's results into D's ``valuation`` tables in one transaction (the single writer)."""
     day = day_of(as_of_date)
-    folder = snapshot_dir(day, run_id)
-    manifest = _manifest(folder)
-    outputs = _finished_outputs(folder, manifest)
+    snapshot = _snapshot(day, run_id)
+    folder = snapshot.folder
+    manifest = snapshot.manifest()
+    outputs = snapshot.finished(manifest)
     params = ClvParams.model_validate_json(manifest["params_json"])
     if params.version != current_params().version:
         log.warning("CLV %s: merging shards valued with parameters %s (the parameter file now says %s)",
                     day, params.version, current_params().version)  # fmt: skip
-    shard_inputs = [folder / "inputs" / _shard_name(k) for k in range(manifest["shards"])]
+    shard_inputs = [snapshot.inputs(k) for k in range(manifest["shards"])]
 
     def by_client(frame: pd.DataFrame) -> pd.DataFrame:
         # a stable sort keeps each client's scenarios in the engine's order
         return frame.sort_values("client_id", kind="stable").reset_index(drop=True) if len(frame) else frame
 
-    clients = by_client(_concat([p / "clients.parquet" for p in shard_inputs]))
-    facilities = _concat([p / "facilities.parquet" for p in shard_inputs])
-    values = by_client(_concat([p / "values.parquet" for p in outputs]))
-    change = by_client(_concat([p / "attribution.parquet" for p in outputs]))
+    clients = by_client(concat_parquet([p / "clients.parquet" for p in shard_inputs]))
+    facilities = concat_parquet([p / "facilities.parquet" for p in shard_inputs])
+    values = by_client(concat_parquet([p / "values.parquet" for p in outputs]))
+    change = by_client(concat_parquet([p / "attribution.parquet" for p in outputs]))
     if values["client_id"].nunique() != len(clients):
         raise ClvRunError(
             f"CLV {day}: the shards valued {values['client_id'].nunique()} clients, the snapshot has {len(clients)}"
@@ -247,9 +189,7 @@ def merge_clv_shards(as_of_date: date | str, run_id: str, *, keep_snapshot: bool
         summary = store_results(con, day, run_id, params, inputs, values, change, started_at)
     summary["shards"] = manifest["shards"]
     if not keep_snapshot:
-        shutil.rmtree(folder, ignore_errors=True)
-        with contextlib.suppress(OSError):  # the date's folder, once no other run's snapshot is in it
-            folder.parent.rmdir()
+        snapshot.remove()
     return summary
 
 

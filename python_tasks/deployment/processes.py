@@ -189,3 +189,17 @@ def run_dag(api: Api, cluster: Cluster, dag_id: str, run_id: str, logical_date: 
     _, run = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
     _, tis = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=500")
     return {"state": state, "run_s": run_s, "dag_run": run, "task_instances": tis.get("task_instances", [])}
+
+
+def local_endpoints(postgres_url: str, redis_url: str, database: str) -> Endpoints:
+    """The topology's endpoints on this machine: the server of ``postgres_url`` with a database of its own
+    (``database``), the Redis of ``redis_url`` (its database number), an API server on a free local port."""
+    from urllib.parse import urlsplit
+
+    pg, rd = urlsplit(postgres_url), urlsplit(redis_url)
+    return Endpoints(
+        postgres_host=pg.hostname or "127.0.0.1", postgres_port=pg.port or 5432, postgres_user=pg.username or "postgres",
+        postgres_password=pg.password or "", postgres_db=database,
+        redis_host=rd.hostname or "127.0.0.1", redis_port=rd.port or 6379, redis_db=int(rd.path.strip("/") or 0),
+        api_host="127.0.0.1", api_port=free_port(),
+    )  # fmt: skip

@@ -15,11 +15,7 @@ the one-process run. Idempotent per business date like the CLV's steps.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import shutil
 import time
 import uuid
 from dataclasses import asdict
@@ -28,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from python_tasks.io.files import replace_dir, write_text_atomic
+from python_tasks.io.snapshots import Snapshot, concat_parquet, write_parquet
 from python_tasks.io.warehouse import connect
 from python_tasks.segments.clusters import ClusterResult
 from python_tasks.segments.job import SegmentRunError, current_params, day_of, gather_inputs, store_results
@@ -43,7 +39,7 @@ from python_tasks.segments.portfolio import (
     segment_clients,
 )
 from python_tasks.segments.tiers import ValueThresholds
-from python_tasks.settings import get_settings, path_component
+from python_tasks.settings import get_settings
 from python_tasks.sharding import check_shard_count, shards_of
 
 log = logging.getLogger(__name__)
@@ -52,27 +48,13 @@ _SHARDED_INPUTS = ("profile", "values", "context", "open_before", "clusters")
 _OUTPUTS = ("segments", "history", "signal_inputs")
 
 
+def _snapshot(day: date, run_id: str) -> Snapshot:
+    return Snapshot("segments", "segments", day, run_id, SegmentRunError, "segmented")
+
+
 def snapshot_dir(day: date, run_id: str) -> Path:
     """``<CLV_HOME>/shards/segments/<D>/<run>/``."""
-    return get_settings().shards_dir / "segments" / day.isoformat() / path_component(run_id)
-
-
-def _shard_name(shard: int) -> str:
-    return f"shard-{shard:04d}"
-
-
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
-
-
-def _manifest(folder: Path) -> dict:
-    path = folder / "manifest.json"
-    if not path.exists():
-        raise SegmentRunError(
-            f"no segments shard snapshot at {folder}: run the prepare step of this run first (task segments.prepare)"
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _snapshot(day, run_id).folder
 
 
 def _fits(folder: Path, manifest: dict, clusters: pd.DataFrame) -> PortfolioFits:
@@ -110,20 +92,19 @@ def prepare_segment_shards(as_of_date: date | str, run_id: str, shards: int | No
         "profile": inputs.profile, "values": inputs.values, "context": inputs.context,
         "open_before": open_signals_before(previous), "clusters": clusters,
     }  # fmt: skip
-    folder = snapshot_dir(day, run_id)
-    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    snapshot = _snapshot(day, run_id)
+    partial = snapshot.start()
     counts: dict[str, list[int]] = {}
     for name, frame in frames.items():
         shard = shards_of(frame["client_id"].astype(str), count)
         counts[name] = [int((shard == k).sum()) for k in range(count)]
         for k in range(count):
-            _write(frame[shard == k].reset_index(drop=True), partial / "inputs" / _shard_name(k) / f"{name}.parquet")
-    _write(inputs.catalogue, partial / "catalogue.parquet")
-    _write(fits.clusters.centroids, partial / "centroids.parquet")
-    _write(fits.clusters.selection, partial / "selection.parquet")
+            write_parquet(frame[shard == k].reset_index(drop=True), snapshot.inputs(k, partial) / f"{name}.parquet")
+    write_parquet(inputs.catalogue, partial / "catalogue.parquet")
+    write_parquet(fits.clusters.centroids, partial / "centroids.parquet")
+    write_parquet(fits.clusters.selection, partial / "selection.parquet")
     if previous is not None:
-        _write(previous.segments, partial / "previous_segments.parquet")
+        write_parquet(previous.segments, partial / "previous_segments.parquet")
     manifest = {
         "snapshot_id": uuid.uuid4().hex, "as_of_date": day.isoformat(), "run_id": run_id, "shards": count,
         "params_json": params.model_dump_json(), "thresholds": asdict(fits.thresholds),
@@ -132,12 +113,7 @@ def prepare_segment_shards(as_of_date: date | str, run_id: str, shards: int | No
         "previous_as_of_date": previous.as_of_date.isoformat() if previous else None,
         "clients": len(inputs.profile), "rows": counts, "started_at": started_at.isoformat(),
     }  # fmt: skip
-    write_text_atomic(partial / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    replace_dir(partial, folder)
-    for other in folder.parent.iterdir():  # snapshots of superseded runs of D
-        if other.is_dir() and other != folder and not other.name.startswith("."):
-            shutil.rmtree(other, ignore_errors=True)
+    snapshot.publish(partial, manifest)
     log.info("segments %s: snapshot %s for %d shards (clients per shard %s), %d clusters",
              day, manifest["snapshot_id"], count, counts["profile"], len(fits.clusters.centroids))  # fmt: skip
     return {"as_of_date": day.isoformat(), "run_id": run_id, "snapshot_id": manifest["snapshot_id"],
@@ -148,12 +124,11 @@ def prepare_segment_shards(as_of_date: date | str, run_id: str, shards: int | No
 def value_segment_shard(as_of_date: date | str, run_id: str, shard: int) -> dict:
     """Segment the clients of one shard and write its rows beside the snapshot (no warehouse access)."""
     day = day_of(as_of_date)
-    folder = snapshot_dir(day, run_id)
-    manifest = _manifest(folder)
-    if not 0 <= shard < manifest["shards"]:
-        raise SegmentRunError(f"shard {shard} is not one of the snapshot's {manifest['shards']} shards ({folder})")
+    snapshot = _snapshot(day, run_id)
+    folder = snapshot.folder
+    manifest = snapshot.manifest(shard)
     started = time.perf_counter()
-    source = folder / "inputs" / _shard_name(shard)
+    source = snapshot.inputs(shard)
     frames = {name: pd.read_parquet(source / f"{name}.parquet") for name in _SHARDED_INPUTS}
     params = SegmentParams.model_validate_json(manifest["params_json"])
     fits = _fits(folder, manifest, frames["clusters"])
@@ -165,61 +140,30 @@ def value_segment_shard(as_of_date: date | str, run_id: str, shard: int) -> dict
         )  # fmt: skip
     except SegmentInputError as exc:
         raise SegmentRunError(f"shard {shard}: {exc}") from exc
-    target = folder / "outputs" / _shard_name(shard)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    for name, frame in zip(_OUTPUTS, (segments, history, inputs), strict=True):
-        _write(frame, partial / f"{name}.parquet")
-    done = {"snapshot_id": manifest["snapshot_id"], "shard": shard, "clients": len(segments),
-            "signals": len(history), "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
-    write_text_atomic(partial / "done.json", json.dumps(done))
-    replace_dir(partial, target)
+    done = snapshot.write_result(
+        shard, manifest, dict(zip(_OUTPUTS, (segments, history, inputs), strict=True)),
+        {"clients": len(segments), "signals": len(history), "seconds": round(time.perf_counter() - started, 2)},
+    )  # fmt: skip
     log.info("segments %s shard %d of %d: %d clients, %d signals in %.1f s",
              day, shard, manifest["shards"], len(segments), len(history), done["seconds"])  # fmt: skip
     return done
 
 
-def _finished(folder: Path, manifest: dict) -> list[Path]:
-    missing, stale, found = [], [], []
-    for shard in range(manifest["shards"]):
-        target = folder / "outputs" / _shard_name(shard)
-        done = target / "done.json"
-        if not done.exists():
-            missing.append(shard)
-        elif json.loads(done.read_text(encoding="utf-8"))["snapshot_id"] != manifest["snapshot_id"]:
-            stale.append(shard)
-        else:
-            found.append(target)
-    if missing or stale:
-        problems = [f"shard(s) {missing} have no results"] if missing else []
-        problems += [f"shard(s) {stale} were segmented on an earlier snapshot"] if stale else []
-        raise SegmentRunError(
-            f"segments {manifest['as_of_date']}: {' and '.join(problems)} (snapshot {manifest['snapshot_id']}, "
-            f"{folder}): run the value step of those shards (task segments.value) before merging"
-        )
-    return found
-
-
-def _concat(paths: list[Path]) -> pd.DataFrame:
-    parts = [pd.read_parquet(p) for p in paths]
-    kept = [p for p in parts if len(p)] or parts[:1]
-    return pd.concat(kept, ignore_index=True)
-
-
 def merge_segment_shards(as_of_date: date | str, run_id: str, *, keep_snapshot: bool = False) -> dict:
     """The portfolio-wide tables from every shard's rows, written with D's ``segments`` tables in one transaction."""
     day = day_of(as_of_date)
-    folder = snapshot_dir(day, run_id)
-    manifest = _manifest(folder)
-    outputs = _finished(folder, manifest)
+    snapshot = _snapshot(day, run_id)
+    folder = snapshot.folder
+    manifest = snapshot.manifest()
+    outputs = snapshot.finished(manifest)
     params = SegmentParams.model_validate_json(manifest["params_json"])
-    segments = _concat([p / "segments.parquet" for p in outputs]).sort_values("client_id", kind="stable")
-    history = _concat([p / "history.parquet" for p in outputs]).sort_values(["client_id", "signal_code"], kind="stable")
-    inputs = _concat([p / "signal_inputs.parquet" for p in outputs]).sort_values("client_id", kind="stable")
+    segments = concat_parquet([p / "segments.parquet" for p in outputs]).sort_values("client_id", kind="stable")
+    history = concat_parquet([p / "history.parquet" for p in outputs]).sort_values(["client_id", "signal_code"], kind="stable")
+    inputs = concat_parquet([p / "signal_inputs.parquet" for p in outputs]).sort_values("client_id", kind="stable")
     if len(segments) != manifest["clients"]:
         raise SegmentRunError(f"segments {day}: the shards segmented {len(segments)} clients, the snapshot has "
                               f"{manifest['clients']}")  # fmt: skip
-    clusters = _concat([folder / "inputs" / _shard_name(k) / "clusters.parquet" for k in range(manifest["shards"])])
+    clusters = concat_parquet([snapshot.inputs(k) / "clusters.parquet" for k in range(manifest["shards"])])
     fits = _fits(folder, manifest, clusters)
     previous_date = date.fromisoformat(manifest["previous_as_of_date"]) if manifest["previous_as_of_date"] else None
     previous = None
@@ -234,9 +178,7 @@ def merge_segment_shards(as_of_date: date | str, run_id: str, *, keep_snapshot: 
         summary = store_results(con, day, run_id, params, result, previous_date, manifest["clients"], started_at)
     summary["shards"] = manifest["shards"]
     if not keep_snapshot:
-        shutil.rmtree(folder, ignore_errors=True)
-        with contextlib.suppress(OSError):  # the date's folder, once no other run's snapshot is in it
-            folder.parent.rmdir()
+        snapshot.remove()
     return summary
 
 

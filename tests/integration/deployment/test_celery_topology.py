@@ -28,6 +28,7 @@ from python_tasks.deployment.processes import (
     Cluster,
     airflow_environment,
     free_port,
+    local_endpoints,
     run_dag,
     tail,
     topology_services,
@@ -62,14 +63,7 @@ def database() -> Iterator[tuple[str, Endpoints]]:
         admin.close()
         pytest.skip(f"no Redis at {REDIS_URL} ({exc}); set CLV_TEST_REDIS_URL")
     name = f"clv_airflow_test_{uuid.uuid4().hex[:10]}"
-    info = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
-    pool = broker.connection_pool.connection_kwargs
-    endpoints = Endpoints(
-        postgres_host=info.get("host", "127.0.0.1"), postgres_port=int(info.get("port", 5432)),
-        postgres_user=info.get("user", "postgres"), postgres_password=info.get("password", ""), postgres_db=name,
-        redis_host=pool.get("host", "127.0.0.1"), redis_port=int(pool.get("port", 6379)), redis_db=int(pool.get("db", 0)),
-        api_host="127.0.0.1", api_port=free_port(),
-    )  # fmt: skip
+    endpoints = local_endpoints(ADMIN_URL, REDIS_URL, name)
     broker.flushdb()
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
