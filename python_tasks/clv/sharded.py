@@ -3,7 +3,7 @@ work while the warehouse keeps its single writer (docs/architecture.md, "Scale-o
 
 1. ``prepare_clv_shards`` (warehouse pool): reads D's profile and the calibration marts, fits retention and
    the scorecard once for the whole portfolio, and writes the engine's inputs split by client shard
-   (``shards.shard_of``) as Parquet files of a *snapshot* folder, with a manifest naming the snapshot.
+   (``python_tasks.sharding.shard_of``) as Parquet files of a *snapshot* folder, with a manifest naming the snapshot.
 2. ``value_clv_shard`` (one mapped task per shard, any worker): reads only its shard's files, values its
    clients under every scenario and attributes their change, and writes its results beside them. It never
    opens the warehouse, so shards run side by side; a failed shard is retried alone.
