@@ -73,6 +73,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    """The whole daily run outside Airflow (python_tasks/orchestration/pipeline.py): every step of each date,
+    or the steps named by --step (the caller then owns the run: pass --run-id to continue one)."""
+    from python_tasks.orchestration.pipeline import run_pipeline
+
+    if args.shards is not None:
+        import os
+
+        os.environ["CLV_SHARDS"] = str(args.shards)
+    only = args.step or None
+    if args.run_id and len(business_dates(args.date, args.to)) > 1:
+        raise SystemExit("--run-id names the run of one business date; leave out --to")
+
+    def shown(name: str, seconds: float, result: object) -> None:
+        print(json.dumps({"step": name, "seconds": round(seconds, 2), "result": result}, default=str,
+                         ensure_ascii=False), flush=True)  # fmt: skip
+
+    for day in business_dates(args.date, args.to):
+        run_id = args.run_id or f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        run_pipeline(day, run_id, only=only, on_step=shown)
+    return 0
+
+
 def cmd_build_profile(args: argparse.Namespace) -> int:
     """The DAG's dbt stage outside Airflow: one date, or every date of a range in one pass."""
     from python_tasks.transform.dbt_job import run_dbt_build
@@ -316,6 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--with-external", action="store_true", help="also fetch the external API sources")
     run.add_argument("--force", action="store_true", help="reload even when the delivery is unchanged")
     run.set_defaults(func=cmd_run)
+
+    pipe = sub.add_parser("pipeline", help="the whole daily run of a date (or a range) outside Airflow, step by step")
+    _date_range(pipe)
+    pipe.add_argument("--step", action="append",
+                      help="run only this step (a clv_daily task id, e.g. ingest.clients, clv.merge); repeatable")
+    pipe.add_argument("--run-id", help="the run's id (default: a new one per date)")
+    pipe.add_argument("--shards", type=int, default=None, help="client shards of the per-client steps (CLV_SHARDS)")
+    pipe.set_defaults(func=cmd_pipeline)
 
     build = sub.add_parser("build-profile", help="dbt build of the client profile for a date (or a range)")
     build.add_argument("--date", type=_date, required=True, help="business date D (the last date built)")

@@ -53,6 +53,11 @@ def _snapshot(day: date, run_id: str) -> Snapshot:
     return Snapshot("clv", "CLV", day, run_id, ClvRunError, "valued")
 
 
+def prepared_shards(as_of_date: date | str, run_id: str) -> list[int]:
+    """The shard numbers the run's prepare step wrote (from its manifest)."""
+    return list(range(_snapshot(day_of(as_of_date), run_id).manifest()["shards"]))
+
+
 def snapshot_dir(day: date, run_id: str) -> Path:
     """The snapshot folder of one run and business date: ``<CLV_HOME>/shards/clv/<D>/<run>/``."""
     return _snapshot(day, run_id).folder

@@ -52,6 +52,11 @@ def _snapshot(day: date, run_id: str) -> Snapshot:
     return Snapshot("segments", "segments", day, run_id, SegmentRunError, "segmented")
 
 
+def prepared_shards(as_of_date: date | str, run_id: str) -> list[int]:
+    """The shard numbers the run's prepare step wrote (from its manifest)."""
+    return list(range(_snapshot(day_of(as_of_date), run_id).manifest()["shards"]))
+
+
 def snapshot_dir(day: date, run_id: str) -> Path:
     """``<CLV_HOME>/shards/segments/<D>/<run>/``."""
     return _snapshot(day, run_id).folder
