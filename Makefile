@@ -12,7 +12,7 @@ WORKER ?= warm
 DEMO_FIRST_DATE ?= 2026-11-20
 DEMO_DAYS ?= 3
 
-.PHONY: setup demo test test-all lint bench bench-profile bench-clv bench-segments bench-gates bench-shards bench-topology clean
+.PHONY: setup demo test test-resilience test-all lint bench bench-profile bench-clv bench-segments bench-gates bench-shards bench-topology clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -35,6 +35,10 @@ demo: setup
 test: $(VENV)/.synced
 	bash scripts/install_chromium.sh
 	$(VENV)/bin/python -m pytest -m "not slow" -q
+
+## test-resilience: every resilience test (kill -9 at every point, reruns, backfills, deliveries, readers, disk full)
+test-resilience: $(VENV)/.synced
+	$(VENV)/bin/python -m pytest -m resilience -q tests/resilience
 
 ## test-all: including the slow tests
 test-all: $(VENV)/.synced
