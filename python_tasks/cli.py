@@ -159,6 +159,44 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Control totals of D from each delivered file to the published tables (docs/quality.md, Reconciliation):
+    measured, recorded in audit.reconciliation and printed; exit status 1 when a total does not balance."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from python_tasks.io import warehouse
+    from python_tasks.quality.reconciliation import UNBALANCED, GateFailed, fmt, recorded_checks, run_reconciliation
+
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    failed = False
+    for day in business_dates(args.date, args.to):
+        run_id = args.run_id or f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        try:
+            result = run_reconciliation(day, run_id, published=not args.no_published)
+            summary = f"{result['balanced']} balanced, {result['skipped']} skipped, none unbalanced"
+        except GateFailed as exc:
+            failed, summary = True, str(exc).splitlines()[0]
+        with warehouse.connect(get_settings().warehouse_path, read_only=True) as con:
+            rows = recorded_checks(con, day, run_id)
+        table = Table(title=f"Reconciliation of {day} (run {run_id}): {summary}", expand=False)
+        for col in ("source", "measure", "stage", "from", "expected", "actual", "difference", "status", "explanation"):
+            table.add_column(col, justify="right" if col in ("expected", "actual", "difference") else "left",
+                             overflow="fold")  # fmt: skip
+        if args.failed and not any(r[7] == UNBALANCED for r in rows):
+            console.print(f"Reconciliation of {day} (run {run_id}): {summary}")
+            continue
+        for source, measure, stage, upstream, expected, actual, difference, status, explanation, excluded in rows:
+            if args.failed and status != UNBALANCED:
+                continue
+            plain = status == "balanced" and not excluded and not args.explain  # the numbers say it all
+            style = "bold red" if status == UNBALANCED else ("dim" if status != "balanced" else None)
+            table.add_row(source, measure, stage, upstream, fmt(expected), fmt(actual), fmt(difference), status,
+                          "" if plain else explanation, style=style)  # fmt: skip
+        console.print(table)
+    return 1 if failed else 0
+
+
 def cmd_dbt_docs(args: argparse.Namespace) -> int:
     """dbt docs generate: the static documentation site with model and column lineage."""
     from python_tasks.transform.dbt_job import generate_docs
@@ -373,6 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
     _date_range(rep)
     rep.add_argument("--run-id", help="the run whose gates to show (default: the latest run of D for each gate)")
     rep.set_defaults(func=cmd_report)
+    rec = sub.add_parser("reconcile", help="control totals of a date from each delivered file to the published tables")
+    _date_range(rec)
+    rec.add_argument("--run-id", help="the run to record the checks under (default: a new one per date)")
+    rec.add_argument("--no-published", action="store_true", help="stop at the valuation (before a publish)")
+    rec.add_argument("--failed", action="store_true", help="print only the totals that do not balance")
+    rec.add_argument("--explain", action="store_true", help="explain every total (default: exclusions and failures)")
+    rec.set_defaults(func=cmd_reconcile)
     docs = sub.add_parser("dbt-docs", help="generate dbt's documentation site (models, columns, lineage)")
     docs.set_defaults(func=cmd_dbt_docs)
 
