@@ -96,6 +96,24 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restate(args: argparse.Namespace) -> int:
+    """Late corrections: recompute every processed date from the earliest past delivery that changed since it
+    was loaded (python_tasks/orchestration/restatement.py); one JSON line per step and a summary at the end."""
+    from python_tasks.orchestration.restatement import RunRefused, restate
+
+    def shown(name: str, seconds: float, result: object) -> None:
+        print(json.dumps({"step": name, "seconds": round(seconds, 2), "result": result}, default=str,
+                         ensure_ascii=False), flush=True)  # fmt: skip
+
+    try:
+        result = restate(args.date, dry_run=args.dry_run, on_step=shown)
+    except RunRefused as exc:
+        print(f"restate: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"restatement": result}, default=str, ensure_ascii=False), flush=True)
+    return 0
+
+
 def cmd_build_profile(args: argparse.Namespace) -> int:
     """The DAG's dbt stage outside Airflow: one date, or every date of a range in one pass."""
     from python_tasks.transform.dbt_job import run_dbt_build
@@ -385,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--run-id", help="the run's id (default: a new one per date)")
     pipe.add_argument("--shards", type=int, default=None, help="client shards of the per-client steps (CLV_SHARDS)")
     pipe.set_defaults(func=cmd_pipeline)
+
+    restate = sub.add_parser("restate", help="recompute past dates whose deliveries changed since they were loaded")
+    restate.add_argument("--date", type=_date, default=None,
+                         help="look for corrections from this processed date on (default: every processed date)")
+    restate.add_argument("--dry-run", action="store_true", help="only say what changed and which dates would rerun")
+    restate.set_defaults(func=cmd_restate)
 
     build = sub.add_parser("build-profile", help="dbt build of the client profile for a date (or a range)")
     build.add_argument("--date", type=_date, required=True, help="business date D (the last date built)")
