@@ -11,14 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
-from python_tasks.io.files import replace_dir, write_text_atomic
+from python_tasks.io.files import partial_path, remove_work_of_dead_writers, replace_dir, write_text_atomic
 from python_tasks.settings import get_settings, path_component
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,8 @@ def concat_parquet(paths: list[Path]) -> pd.DataFrame:
 
 
 def _partial(path: Path) -> Path:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    """An empty work folder for ``path`` (work folders of killed writers of ``path`` removed)."""
+    partial = partial_path(path)
     shutil.rmtree(partial, ignore_errors=True)
     return partial
 
@@ -72,6 +72,7 @@ class Snapshot:
         write_text_atomic(partial / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         replace_dir(partial, self.folder)
+        remove_work_of_dead_writers(self.folder.parent, ".*.partial")  # of any run of D, killed while preparing
         for other in self.folder.parent.iterdir():
             if other.is_dir() and other != self.folder and not other.name.startswith("."):
                 log.info("%s: removing the snapshot of an earlier run, %s", self.label, other)

@@ -33,7 +33,11 @@ GATE = "freshness"
 def delivery_states(con, day: date) -> dict[str, DeliveryState]:  # noqa: ANN001 - a DuckDB connection
     """Each source's delivery for D from the load ledger: the latest attempt that loaded it (any run: a
     rerun that loaded the late file counts; a later attempt that found nothing does not undo a load, it
-    leaves the partition as it was), else the latest attempt."""
+    leaves the partition as it was), else the latest that found it unchanged, else the latest attempt.
+
+    An attempt is one call of the load (its ledger rows share ``started_at``), not one run: a task retried in
+    the same run (a worker killed after the load committed) adds an attempt, whose files must not add up
+    with the first one's."""
     rows = con.execute(
         """
         WITH attempts AS (
@@ -45,11 +49,11 @@ def delivery_states(con, day: date) -> dict[str, DeliveryState]:  # noqa: ANN001
                         ELSE min(status) END AS status,
                    string_agg(DISTINCT message, '; ') AS message
             FROM audit.load_ledger WHERE as_of_date = $d
-            GROUP BY run_id, source
+            GROUP BY run_id, source, started_at
         )
         SELECT source, status, files, rows_in, recorded_at, message FROM attempts
         QUALIFY row_number() OVER (
-            PARTITION BY source ORDER BY status IN ('loaded', 'unchanged') DESC, recorded_at DESC) = 1
+            PARTITION BY source ORDER BY status = 'loaded' DESC, status = 'unchanged' DESC, recorded_at DESC) = 1
         """,
         {"d": day},
     ).fetchall()
