@@ -51,6 +51,9 @@ before, or the day before that if it runs before 06:00). See `python_tasks.orche
    signals in a consistent state. `drift_gate` (expectations/drift.yml): clients, rows, exposure, CLV,
    PD distribution and segment shares against the last good run; beyond the warn bound recorded, beyond
    the stop bound the run stops naming the metric, the old and new value and the bound.
+   `reconciliation_gate` (python_tasks/quality/reconciliation.py): rows, distinct clients and money sums of
+   every delivered file followed through the load ledger, quarantine, raw, staging, the marts and the
+   valuation; every exclusion counted with its reason; a total that does not balance stops the run.
 6. `publish` (docs/bi.md), only reached when every error-level gate passed: the BI tables (business names,
    personal data replaced by keyed HMAC-SHA256 pseudonyms) into a new serving DuckDB file in a storage
    format DuckDB 1.x drivers read, verified, then swapped atomically over `<CLV_HOME>/serving/clv_serving.duckdb`
@@ -151,6 +154,19 @@ def drift_gate() -> dict:
 
     context = get_current_context()
     return run_drift_gate(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+
+
+@task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
+def reconciliation_gate() -> dict:
+    """Control totals from every delivered file to the valuation balance, exclusions counted (docs/quality.md)."""
+    from airflow.sdk import get_current_context
+
+    from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.quality.reconciliation import run_reconciliation
+
+    context = get_current_context()
+    return run_reconciliation(as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"],
+                              published=False)  # fmt: skip
 
 
 @task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
@@ -350,6 +366,7 @@ def clv_daily():
         seg_stage,
         stage_gate.override(task_id="segments_gate")("segments"),
         drift_gate(),
+        reconciliation_gate(),
         publish(),
         report(),
         summarise(),

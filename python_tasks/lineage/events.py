@@ -374,7 +374,8 @@ class EventBuilder:
             inputs = [self.table_input(t, a or None) for t, a in by_table.items()]
             function = {"raw": "python_tasks.quality.raw_gate.run_raw_gate",
                         "freshness": "python_tasks.quality.freshness_gate.run_freshness_gate",
-                        "drift": "python_tasks.quality.stage_gates.run_drift_gate"}.get(
+                        "drift": "python_tasks.quality.stage_gates.run_drift_gate",
+                        "reconciliation": "python_tasks.quality.reconciliation.run_reconciliation"}.get(
                 gate, "python_tasks.quality.stage_gates.run_stage_gate")  # fmt: skip
             message = f"{outcome.failed_errors} error-level check(s) failed" if outcome.failed_errors else None
             self.add(self._task(

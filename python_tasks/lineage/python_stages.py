@@ -274,6 +274,6 @@ def dag_task_ids(*, with_publish: bool) -> list[str]:
     return [
         *(f"ingest.{s}" for s in internal_sources()), "freshness_gate", "raw_gate", "dbt_build", "profile_gate",
         "clv.prepare", "clv.value", "clv.merge", "clv_gate", "segments.prepare", "segments.value",
-        "segments.merge", "segments_gate", "drift_gate", "report", "summarise",
+        "segments.merge", "segments_gate", "drift_gate", "reconciliation_gate", "report", "summarise",
         *(["publish"] if with_publish else []), "audit",
     ]  # fmt: skip

@@ -20,11 +20,11 @@ from python_tasks.io.warehouse import table_exists
 log = logging.getLogger(__name__)
 
 #: gates in run order (python_tasks/quality); each gate's suites are in audit.dq_results
-GATES = ("freshness", "raw", "profile", "clv", "segments", "drift")
+GATES = ("freshness", "raw", "profile", "clv", "segments", "drift", "reconciliation")
 #: Airflow task id of each gate
 GATE_TASKS = {
     "freshness": "freshness_gate", "raw": "raw_gate", "profile": "profile_gate", "clv": "clv_gate",
-    "segments": "segments_gate", "drift": "drift_gate",
+    "segments": "segments_gate", "drift": "drift_gate", "reconciliation": "reconciliation_gate",
 }  # fmt: skip
 FAILED_DBT = ("error", "fail", "runtime error")
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 #: the attribution parts, in waterfall order: the model's factor groups, then clients new and gone
 ATTRIBUTION_PARTS = (*ATTRIBUTION_FACTORS, "new_client", "lost_client")
 #: the order the gates run in (docs/quality.md); a gate not listed here comes after them
-GATE_ORDER = ("freshness", "raw", "profile", "clv", "segments", "drift")
+GATE_ORDER = ("freshness", "raw", "profile", "clv", "segments", "drift", "reconciliation")
 BASELINE = "baseline"
 
 

@@ -36,6 +36,7 @@ def test_task_ids(dag):
         "segments.merge",
         "segments_gate",
         "drift_gate",
+        "reconciliation_gate",
         "publish",
         "report",
         "summarise",
@@ -90,6 +91,7 @@ def test_summarise_runs_only_after_every_ingest_task_succeeded(dag):
         "segments.merge",
         "segments_gate",
         "drift_gate",
+        "reconciliation_gate",
         "publish",
         "report",
     }
@@ -139,12 +141,13 @@ def test_segments_follow_the_clv_gate_sharded_on_the_compute_queue(dag):
 
 
 def test_publish_follows_the_last_gate(dag):
-    assert dag.task_dict["publish"].upstream_task_ids == {"drift_gate"}
+    assert dag.task_dict["publish"].upstream_task_ids == {"reconciliation_gate"}
     assert dag.task_dict["report"].upstream_task_ids == {"publish"}
 
 
 @pytest.mark.parametrize(("gate", "after"), [("profile_gate", "dbt_build"), ("clv_gate", "clv.merge"),
-                                             ("segments_gate", "segments.merge"), ("drift_gate", "segments_gate")])  # fmt: skip
+                                             ("segments_gate", "segments.merge"), ("drift_gate", "segments_gate"),
+                                             ("reconciliation_gate", "drift_gate")])  # fmt: skip
 def test_each_stage_is_followed_by_its_gate(dag, gate, after):
     task = dag.task_dict[gate]
     assert task.pool == "duckdb_warehouse" and task.upstream_task_ids == {after}

@@ -30,6 +30,7 @@ from python_tasks.lineage.validate import errors, read_events, validate_events
 from python_tasks.orchestration.sources import internal_sources
 from python_tasks.quality.freshness_gate import run_freshness_gate
 from python_tasks.quality.raw_gate import run_raw_gate
+from python_tasks.quality.reconciliation import run_reconciliation
 from python_tasks.quality.stage_gates import run_drift_gate, run_stage_gate
 from python_tasks.segments.job import run_segments
 from python_tasks.settings import PROJECT_ROOT, get_settings
@@ -63,6 +64,7 @@ def home(tmp_path_factory: pytest.TempPathFactory):
         run_segments(D0, RUN)
         run_stage_gate("segments", D0, RUN)
         run_drift_gate(D0, RUN)
+        run_reconciliation(D0, RUN, published=False)
         summary = close_run(D0, RUN, "success")
         yield {"root": root, "summary": summary}
 
@@ -218,7 +220,8 @@ def test_the_run_audit_row_says_what_the_run_was_made_of(home):
     assert stages["segments"]["tables"]["segments.client_segments"] == clients
     assert all(s["rows_in"] == s["rows_loaded"] + s["rows_quarantined"] for s in stages["ingest"].values())
     gates = json.loads(row["gates"])
-    assert set(gates) == {"freshness", "raw", "profile", "clv", "segments"}  # drift: nothing to compare on day one
+    # drift: nothing to compare on day one
+    assert set(gates) == {"freshness", "raw", "profile", "clv", "segments", "reconciliation"}
     assert all(g["failed_errors"] == 0 and g["checks"] > 0 for g in gates.values())
     assert row["started_at"] <= row["finished_at"]
 
