@@ -349,7 +349,10 @@ def report(scale: str, results: dict) -> str:
     lines = [f"# Pipeline benchmark, scale {scale}", "",
              f"Machine: {json.dumps(results['machine'])}. Measured {results['measured_at']}; "
              f"{full['clients']:,} clients; D0 = {FIRST_DATE} (initial history load), "
-             f"{len(results.get('daily', []))} daily delta(s).", "", "## Targets", ""]  # fmt: skip
+             f"{len(results.get('daily', []))} daily delta(s). Load average (1, 5, 15 min) at the start "
+             f"{results.get('load_average', {}).get('start')}, at the end {results.get('load_average', {}).get('end')} "
+             f"on {results['machine'].get('cores')} cores: above the core count, other work shared the machine.",
+             "", "## Targets", ""]  # fmt: skip
     for key, target in results["targets"].items():
         name, unit = TARGET_NAMES[key]
         lines.append(f"* {name}: {_verdict(target, unit, key)}")
@@ -453,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir()
     (home / "pandas_reference.parquet").unlink(missing_ok=True)  # a reference of an earlier run is never compared
     dates = _dates(args.days)
+    load_at_start = [round(x, 1) for x in os.getloadavg()]  # other work on the machine shows here
     print(f"data: {ensure_data(home, args.scale, args.seed, args.days)}", flush=True)
     results: dict = {"scale": args.scale, "measured_at": time.strftime("%Y-%m-%d %H:%M"),
                      "machine": machine({"duckdb": _version("duckdb"), "pandas": _version("pandas")})}  # fmt: skip
@@ -484,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         for day in dates:
             results["airflow"].append(run_airflow(home, day, logs))
             print(f"  {day} airflow dags test: {results['airflow'][-1]['wall_s']} s", flush=True)
+    results["load_average"] = {"start": load_at_start, "end": [round(x, 1) for x in os.getloadavg()]}
     results["targets"] = judge(args.scale, results)
     RESULTS.mkdir(parents=True, exist_ok=True)
     png = plot(args.scale, results, RESULTS / f"pipeline-{args.scale}.png")
