@@ -8,11 +8,12 @@ VENV := .venv
 SCALE ?= M
 REPEAT ?= 1
 DAYS ?= 2
+BENCH_DAYS ?= 1
 WORKER ?= warm
 DEMO_FIRST_DATE ?= 2026-11-20
 DEMO_DAYS ?= 3
 
-.PHONY: setup demo test test-resilience test-all lint bench bench-profile bench-clv bench-segments bench-gates bench-shards bench-topology clean
+.PHONY: setup demo test test-resilience test-all lint bench bench-ingest bench-profile bench-clv bench-segments bench-gates bench-shards bench-topology clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -47,8 +48,13 @@ test-all: $(VENV)/.synced
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check python_tasks dags tests benchmarks
 
-## bench: ingestion benchmark at SCALE (S, M or L) against a bare DuckDB read of the same files
+## bench: the whole pipeline at SCALE (S, M or L), step by step, full and DAYS daily runs, with and without Airflow,
+## against a one-pass DuckDB floor and a pandas reference over the same files; report in benchmarks/results/pipeline-<SCALE>.*
 bench: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.pipeline --scale $(SCALE) --days $(BENCH_DAYS)
+
+## bench-ingest: ingestion benchmark at SCALE (S, M or L) against a bare DuckDB read of the same files
+bench-ingest: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.ingest --scale $(SCALE)
 
 ## bench-profile: client-profile build at SCALE: dbt full build, daily incremental and a hand-written SQL floor

@@ -1,6 +1,6 @@
 """Ingestion benchmark: the pipeline's validate+load against a bare DuckDB read of the same files.
 
-    python -m benchmarks.ingest --scale M          (or: make bench SCALE=M)
+    python -m benchmarks.ingest --scale M          (or: make bench-ingest SCALE=M)
 
 Generates (or reuses) the sample deliveries at the chosen scale, then measures in separate child
 processes, so that each peak memory figure is its own:
