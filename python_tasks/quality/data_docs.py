@@ -24,7 +24,6 @@ import functools
 import html
 import json
 import logging
-import os
 import re
 import shutil
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from python_tasks.io.files import replace_dir
+from python_tasks.io.files import partial_path, replace_dir, write_text_atomic
 from python_tasks.settings import get_settings, path_component
 
 log = logging.getLogger(__name__)
@@ -206,7 +205,8 @@ def write_suite_pages(target: DataDocsTarget, results: Sequence[tuple[str, Any]]
     validated_at = datetime.now(UTC)
     gate_dir = target.gate_dir
     gate_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = gate_dir.with_name(f".{gate_dir.name}-{os.getpid()}-{time.monotonic_ns()}")
+    staging = partial_path(gate_dir)  # work folders of gates killed while writing are removed
+    shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     written = []
     try:
@@ -319,10 +319,7 @@ def build_data_docs_index(run_id: str, as_of_date: date, database: Path | None =
         gates.setdefault(gate.name, gate)  # a gate with pages is shown from its pages
     ordered = sorted(gates.values(), key=lambda g: (g.at is None, g.at or datetime.min.replace(tzinfo=UTC), g.name))
     run_dir.mkdir(parents=True, exist_ok=True)
-    partial = run_dir / f".{INDEX_NAME}.{os.getpid()}"
-    partial.write_text(_index_html(run_id, as_of_date, ordered), encoding="utf-8")
-    partial.replace(index)
-    return index
+    return write_text_atomic(index, _index_html(run_id, as_of_date, ordered))
 
 
 def _page_gates(run_dir: Path) -> list[_Gate]:

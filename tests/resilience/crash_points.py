@@ -75,6 +75,9 @@ POINTS: dict[str, Point] = {
     # clv.merge: committed, the snapshot folder not yet removed
     "clv_merge_committed": Point("clv.merge", "python_tasks.io.snapshots:Snapshot.remove",
                                  what="CLV merge committed, snapshot not removed"),
+    # clv_gate: the gate's Data Docs pages written in their work folder, not swapped in
+    "gate_docs": Point("clv_gate", "python_tasks.quality.data_docs:replace_dir",
+                       what="a gate's Data Docs pages written beside their place, before the swap"),
     # segments.merge: inside the transaction, three tables replaced
     "segments_merge": Point("segments.merge", "python_tasks.segments.job:replace_partition", nth=4,
                             what="segments merge inside its transaction, three tables replaced"),

@@ -36,6 +36,7 @@ from harness import fingerprint, kill_group, wait_for_step
 from python_tasks.io.files import replace_dir, write_text_atomic
 from python_tasks.io.snapshots import Snapshot
 from python_tasks.io.warehouse import AUDIT_DDL
+from python_tasks.quality.data_docs import DataDocsTarget, write_suite_pages
 from python_tasks.quality.freshness_gate import delivery_states
 
 ALL_STEPS = [name for part in PARTS.values() for name in part]
@@ -89,6 +90,7 @@ RETRIED = [
     ("clv_prepare", "prepare", None),
     ("clv_shard", "prepare", None),
     ("clv_merge_committed", "merge", None),
+    ("gate_docs", "merge", None),
     ("segments_merge", "merge", ("segments.",)),
     ("publish_build", "d1", ()),
     ("publish_renamed", "d1", ()),
@@ -210,3 +212,16 @@ def test_a_snapshot_removes_the_work_folders_of_runs_killed_while_preparing(tmp_
     snapshot.publish(partial, {"snapshot_id": "s", "shards": 0})
     snapshot.remove()
     assert not snapshot.folder.parent.exists(), list(snapshot.folder.parent.rglob("*"))
+
+
+def test_a_gate_removes_the_data_docs_work_folder_of_its_killed_attempt(tmp_path, monkeypatch):
+    """A gate killed while writing its Data Docs pages leaves their work folder beside the gate's folder; the
+    retried gate removes it."""
+    monkeypatch.setenv("CLV_HOME", str(tmp_path))
+    target = DataDocsTarget("r1", D1, "clv")
+    killed = target.gate_dir.with_name(f".{target.gate_dir.name}.{_dead_pid()}.partial")
+    killed.mkdir(parents=True)
+    (killed / "clv.html").write_text("half a page")
+    write_suite_pages(target, [])
+    assert target.gate_dir.is_dir()
+    assert sorted(p.name for p in target.gate_dir.parent.iterdir()) == [target.gate_dir.name]
