@@ -110,8 +110,17 @@ def hidden_paths(home: Path) -> set[str]:
     return found
 
 
+def _values(columns: list[str]) -> str:
+    """The row to hash: the columns, with one clock value more left out (``serving_fingerprint``)."""
+    return ", ".join(
+        f"""regexp_replace("{c}", '"recorded_at": "[^"]*"', '"recorded_at": null', 'g')""" if c == "observed_value"
+        else f'"{c}"' for c in columns
+    )  # fmt: skip
+
+
 def parquet_fingerprint(root: Path) -> dict[str, tuple[int, str]]:
-    """``{relative path: (rows, content hash)}`` of every Parquet export, volatile columns left out."""
+    """``{relative path: (rows, content hash)}`` of every Parquet export, volatile columns left out (and the
+    delivery clock in the freshness gate's observed values, as in ``serving_fingerprint``)."""
     found = {}
     con = duckdb.connect()
     try:
@@ -119,7 +128,7 @@ def parquet_fingerprint(root: Path) -> dict[str, tuple[int, str]]:
             quoted = "'" + path.as_posix().replace("'", "''") + "'"
             columns = [c for (c, *_) in con.execute(f"DESCRIBE SELECT * FROM read_parquet({quoted})").fetchall()
                        if not VOLATILE_COLUMNS.match(c)]  # fmt: skip
-            row = ", ".join(f'"{c}"' for c in columns)
+            row = _values(columns)
             rows, digest = con.execute(
                 f"SELECT count(*), coalesce(sum(hash(row({row})))::VARCHAR, '') FROM read_parquet({quoted})"
             ).fetchone()
@@ -147,10 +156,7 @@ def serving_fingerprint(path: Path) -> dict[str, tuple[int, str]]:
             ).fetchall()
             if not VOLATILE_COLUMNS.match(c)
         ]
-        values = ", ".join(
-            f"""regexp_replace("{c}", '"recorded_at": "[^"]*"', '"recorded_at": null', 'g')""" if c == "observed_value"
-            else f'"{c}"' for c in columns
-        )  # fmt: skip
+        values = _values(columns)
         found[table] = con.execute(
             f"SELECT count(*), coalesce(sum(hash(row({values})))::VARCHAR, '') FROM {table}"
         ).fetchone()

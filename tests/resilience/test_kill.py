@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
+from crash_points import POINTS
 from crash_support import (
     BEFORE,
     D1,
@@ -48,9 +49,14 @@ def ref(tmp_path_factory):
 
 
 def _from(part: str) -> list[str]:
-    """The steps of ``part`` and every part after it: Airflow's retry of a task and what follows it."""
+    """The steps of ``part`` and every part after it."""
     names = list(PARTS)
     return [s for p in names[names.index(part) :] for s in PARTS[p]]
+
+
+def _retry(point: str) -> list[str]:
+    """Airflow's retry of the killed task, then the tasks after it."""
+    return ALL_STEPS[ALL_STEPS.index(POINTS[point].step) :]
 
 
 def test_kill_inside_a_raw_load_transaction(ref, tmp_path):
@@ -111,7 +117,7 @@ def test_kill_and_retry_from_the_killed_task(ref, tmp_path, point, part, untouch
         assert_tables_as_in(dep, ref, before, untouched)
     elif untouched == ():  # publish and after: the warehouse is only read
         assert fingerprint(dep.warehouse) == ref.states[before].warehouse
-    dep.run(D1, run_id=RUN_D1, steps=_from(part))
+    dep.run(D1, run_id=RUN_D1, steps=_retry(point))
     assert_recovered(dep, ref)
 
 
