@@ -126,6 +126,12 @@ def _segments_merge(day: date, run_id: str) -> dict:
     return merge_segment_shards(day, run_id)
 
 
+def _reconciliation_gate(day: date, run_id: str) -> dict:
+    from python_tasks.quality.reconciliation import run_reconciliation
+
+    return run_reconciliation(day, run_id, published=False)
+
+
 def _publish(day: date, run_id: str) -> dict:
     from python_tasks.serving.publish import run_publish
 
@@ -167,6 +173,7 @@ def steps() -> list[Step]:
         Step("segments.merge", _segments_merge),
         Step("segments_gate", _stage_gate("segments")),
         Step("drift_gate", _drift_gate),
+        Step("reconciliation_gate", _reconciliation_gate),
         Step("publish", _publish),
         Step("report", _report),
         Step("summarise", _summarise),
