@@ -262,14 +262,21 @@ def clv_values(con: duckdb.DuckDBPyConnection, first: date, last: date) -> dict[
 
 
 def rollback_snapshots(con: duckdb.DuckDBPyConnection, first: date) -> dict[str, int]:
-    """Put the SCD2 snapshots back in the state they had before the build of ``first`` (caller's transaction).
+    """Put the SCD2 snapshots, and the client dimension they are taken from, back in the state they had
+    before the build of ``first`` (caller's transaction).
 
     A daily build adds a client version for each client-master delivery of its date and a rating version for
     each rating delivered that date (valid from the delivery or rating date, never later than the build), and
     closes the version it replaces. So the versions added by builds from ``first`` on are those delivered
-    from ``first`` on; once they are gone, each client's latest remaining version is current again. The
-    replayed builds then add the versions a run with the corrected data adds."""
+    from ``first`` on; once they are gone, each client's latest remaining version is current again.
+    ``dim_client`` holds the latest date built and ignores builds of earlier dates, so its rows known from
+    ``first`` on go too (the replay of ``first`` writes them again). The replayed builds then add the
+    versions a run with the corrected data adds."""
     removed = {}
+    if warehouse.table_exists(con, "marts", "dim_client"):
+        (removed["dim_client"],) = con.execute(
+            "DELETE FROM marts.dim_client WHERE known_as_of_date >= $d", {"d": first}
+        ).fetchone()
     if warehouse.table_exists(con, "snapshots", "snap_clients"):
         (removed["snap_clients"],) = con.execute(
             "DELETE FROM snapshots.snap_clients WHERE attributes_delivered_date >= $d OR dbt_valid_from >= $d",
