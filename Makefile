@@ -19,8 +19,11 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
+# --compile-bytecode: every task and test process imports Airflow, dbt, GX and scikit-learn; with
+# PYTHONDONTWRITEBYTECODE set (as on CI) nothing is cached, and compiling them costs more than the import
+# (GX 30 s -> 11 s, Airflow 15 s -> 5 s, measured under load)
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@
 
 ## setup: install the locked environment (uv, from uv.lock) and prepare the embedded Airflow
