@@ -113,7 +113,7 @@ def hidden_paths(home: Path) -> set[str]:
 def _values(columns: list[str]) -> str:
     """The row to hash: the columns, with one clock value more left out (``serving_fingerprint``)."""
     return ", ".join(
-        f"""regexp_replace("{c}", '"recorded_at": "[^"]*"', '"recorded_at": null', 'g')""" if c == "observed_value"
+        f"""regexp_replace(CAST("{c}" AS VARCHAR), '"recorded_at": "[^"]*"', '"recorded_at": null', 'g')""" if c == "observed_value"
         else f'"{c}"' for c in columns
     )  # fmt: skip
 
