@@ -472,8 +472,17 @@ def reconcile_valuation(con: duckdb.DuckDBPyConnection, day: date) -> tuple[list
     ).fetchone()  # fmt: skip
     won = Exclusion("prospects valued as if won", {"ead_cny": -(assumed or 0)},
                     f"{prospects:,} prospects, each with an assumed first facility")  # fmt: skip
-    checks = balance("clients", "valuation.client_values", "marts.fct_client_profile", profile, values, [won],
-                     measures=("rows", "clients", "ead_cny"))  # fmt: skip
+    # The engine computes in DOUBLE: above ~10^9 CNY a DOUBLE cannot hold the profile's six decimals (at M, 45
+    # EADs of 5-16 bn CNY came back 1e-6 below a half cent). A client's valued EAD counts as the profile's exact
+    # EAD when it is within the DOUBLE's precision (1e-12 relative); any larger difference stays in the total.
+    (valued,) = con.execute(
+        f"SELECT sum(CASE WHEN p.client_status <> 'prospect' AND abs(v.ead_cny - p.ead_cny) <= "
+        f"abs(p.ead_cny) * 1e-12 + 1e-6 THEN p.ead_cny ELSE CAST(round(v.ead_cny, {scale}) AS DECIMAL(38,{scale})) END) "
+        "FROM valuation.client_values AS v LEFT JOIN marts.fct_client_profile AS p USING (client_id, as_of_date) "
+        "WHERE v.as_of_date = $d AND v.scenario = 'baseline'", d,
+    ).fetchone()  # fmt: skip
+    checks = balance("clients", "valuation.client_values", "marts.fct_client_profile", profile,
+                     {**values, "ead_cny": valued}, [won], measures=("rows", "clients", "ead_cny"))  # fmt: skip
     (scenarios,) = con.execute(
         "SELECT count(DISTINCT scenario) FROM valuation.client_values WHERE as_of_date = $d", d
     ).fetchone()

@@ -148,3 +148,38 @@ def test_money_summed_as_double_is_refused():
     assert _exact(3.0) == 3
     with pytest.raises(TypeError, match="DECIMAL"):
         _exact(0.1 + 0.2)
+
+
+def _valuation(rows: list[tuple[str, str, str, float]]):  # noqa: ANN202 - a DuckDB connection
+    """A profile (DECIMAL EAD) and its valuation (DOUBLE EAD, baseline): (client, status, profile EAD, valued)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts; CREATE SCHEMA valuation")
+    con.execute("CREATE TABLE marts.fct_client_profile (client_id VARCHAR, as_of_date DATE, client_status VARCHAR, "
+                "ead_cny DECIMAL(38,6), drawn_balance_cny DECIMAL(38,2))")  # fmt: skip
+    con.execute("CREATE TABLE valuation.client_values (client_id VARCHAR, as_of_date DATE, scenario VARCHAR, "
+                "ead_cny DOUBLE, clv_cny DOUBLE)")  # fmt: skip
+    for client, status, ead, valued in rows:
+        con.execute("INSERT INTO marts.fct_client_profile VALUES (?, DATE '2026-11-20', ?, ?, 0)", [client, status, ead])
+        con.execute("INSERT INTO valuation.client_values VALUES (?, DATE '2026-11-20', 'baseline', ?, 1.0)",
+                    [client, valued])  # fmt: skip
+    return con
+
+
+def test_a_valued_ead_within_a_doubles_precision_is_the_profiles_exact_ead():
+    """At 1.5e10 CNY a DOUBLE holds 14984197291.134998 for the profile's 14984197291.135000 (seen at M): the
+    valuation balances to the cent; a cent more on one client does not."""
+    from datetime import date
+
+    from python_tasks.quality.reconciliation import reconcile_valuation
+
+    rows = [("C1", "active", "14984197291.135000", 14984197291.134998), ("C2", "active", "50.005000", 50.005),
+            ("C3", "prospect", "0", 1_000_000.0)]  # fmt: skip
+    checks, _, _ = reconcile_valuation(_valuation(rows), date(2026, 11, 20))
+    ead = next(c for c in checks if c.measure == "ead_cny")
+    assert ead.status == "balanced", ead.line
+    rows[1] = ("C2", "active", "50.005000", 50.015)
+    checks, _, _ = reconcile_valuation(_valuation(rows), date(2026, 11, 20))
+    ead = next(c for c in checks if c.measure == "ead_cny")
+    assert ead.status == "unbalanced" and ead.actual - ead.expected == Decimal("0.01"), ead.line
