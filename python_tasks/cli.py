@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """The whole daily run outside Airflow (python_tasks/orchestration/pipeline.py): every step of each date,
     or the steps named by --step (the caller then owns the run: pass --run-id to continue one)."""
-    from python_tasks.orchestration.pipeline import run_pipeline
+    from python_tasks.orchestration.pipeline import run_lock, run_pipeline
 
     if args.shards is not None:
         import os
@@ -90,9 +90,11 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         print(json.dumps({"step": name, "seconds": round(seconds, 2), "result": result}, default=str,
                          ensure_ascii=False), flush=True)  # fmt: skip
 
-    for day in business_dates(args.date, args.to):
-        run_id = args.run_id or f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
-        run_pipeline(day, run_id, only=only, on_step=shown)
+    # one lock for the whole range: another backfill cannot slip in between two of its dates
+    with run_lock(f"pipeline {args.date}..{args.to or args.date}"):
+        for day in business_dates(args.date, args.to):
+            run_id = args.run_id or f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+            run_pipeline(day, run_id, only=only, on_step=shown)
     return 0
 
 

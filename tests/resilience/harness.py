@@ -41,7 +41,7 @@ VOLATILE_COLUMNS = re.compile(
 #: tables that record every run (a rerun adds rows by design): compared by their own rules, not hashed
 HISTORY_TABLES = {
     ("audit", "dbt_results"), ("audit", "dq_results"), ("audit", "load_ledger"), ("audit", "run_audit"),
-    ("audit", "quarantine"), ("audit", "reconciliation"), ("valuation", "runs"), ("segments", "runs"), ("valuation", "backtest"),
+    ("audit", "quarantine"), ("audit", "reconciliation"), ("audit", "restatements"), ("valuation", "runs"), ("segments", "runs"), ("valuation", "backtest"),
 }  # fmt: skip
 #: schemas of working tables rebuilt by every dbt run (their content is the last build's dates only)
 WORKING_SCHEMAS = {"intermediate", "staging"}
