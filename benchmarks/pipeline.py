@@ -392,10 +392,12 @@ def report(scale: str, results: dict) -> str:
                      f"columns, {results.get('floor_check', {}).get('clients_with_quarantined_rows')} clients with quarantined "
                      "rows left out |")  # fmt: skip
     if pandas:
-        agreement = results.get("pandas_check") or {}
+        agreement = results.get("pandas_check")
+        agrees = ("agreement not checked" if not agreement else
+                  f"agrees with the pipeline on all {len(agreement.get('columns', {}))} compared columns"
+                  if agreement.get("passed") else "**disagrees** with the pipeline (see the JSON)")  # fmt: skip
         lines.append(f"| pandas reference: profile and baseline CLV | {pandas['wall_s']:,.1f} | {pandas['cpu_s']:,.1f} | "
-                     f"{pandas['peak_rss_mb']:,.0f} | {pandas.get('clients', '?')} clients; "
-                     f"{agreement.get('summary', 'agreement not checked')} |")  # fmt: skip
+                     f"{pandas['peak_rss_mb']:,.0f} | {pandas.get('clients', 0):,} clients; {agrees} |")  # fmt: skip
     lines += ["", "## Where the time goes (full run of D0, by step)", "",
               "| step | kind | work s | start-up s | process wall s | CPU s | peak RSS MiB | rows/s |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
