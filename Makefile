@@ -35,10 +35,12 @@ setup: $(VENV)/.synced
 demo: setup
 	DEMO_FIRST_DATE=$(DEMO_FIRST_DATE) DEMO_DAYS=$(DEMO_DAYS) bash scripts/demo.sh
 
-## test: the CI suite (everything but the slow, on-demand tests)
+## test: the CI suite (everything but the slow, on-demand tests), on two workers (pytest-xdist, one test file
+## per worker at a time: a file's fixtures are built once); TEST_WORKERS=0 runs it in one process
+TEST_WORKERS ?= 2
 test: $(VENV)/.synced
 	bash scripts/install_chromium.sh
-	$(VENV)/bin/python -m pytest -m "not slow" -q
+	$(VENV)/bin/python -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 ## test-resilience: every resilience test (kill -9 at every point, reruns, backfills, deliveries, readers, disk full)
 test-resilience: $(VENV)/.synced
