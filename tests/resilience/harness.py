@@ -225,3 +225,36 @@ def leftovers(home: Path) -> list[Path]:
     if shards.exists():
         found |= {p for p in shards.rglob("*") if p.is_file()}
     return sorted(found)
+
+
+#: a loaded two-core machine can take several minutes a date; the harness's ``run`` waits 15 minutes at most
+TIMEOUT_S = 3600
+
+
+def pipeline(dep: Deployment, day: date, *, to: date | None = None, run_id: str | None = None, check: bool = True,
+             timeout: float = TIMEOUT_S):  # fmt: skip
+    """``Deployment.run`` with room for a slow machine (the same ``pipeline`` command)."""
+    args = ["pipeline", "--date", day.isoformat(), *(["--to", to.isoformat()] if to else []),
+            *(["--run-id", run_id] if run_id else [])]  # fmt: skip
+    return dep.cli(*args, check=check, timeout=timeout)
+
+
+#: serving tables that record runs rather than data: one ``publications`` row per publish (a rerun under a
+#: new run id adds one), and the latest evaluation of each gate, whose observed values carry that run's
+#: clock and its ingest statuses ("unchanged" on a rerun): its checks and their outcomes are compared instead.
+SERVING_RUN_RECORDS = ("bi.publications", "bi.data_quality_results")
+
+
+def serving_fingerprint(dep: Deployment) -> dict:
+    """``fingerprint`` of the serving file without its run records, plus every check and its outcome."""
+    found = {t: v for t, v in fingerprint(dep.serving).items() if t not in SERVING_RUN_RECORDS}
+    con = duckdb.connect(str(dep.serving), read_only=True)
+    try:
+        checks = con.execute(
+            "SELECT as_of_date, gate, suite, check_type, column_name, check_arguments, severity, passed "
+            "FROM bi.data_quality_results ORDER BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+    digest = hashlib.sha256(repr(checks).encode()).hexdigest()[:16]
+    return {**found, "bi.data_quality_results (checks and outcomes)": (len(checks), digest)}
