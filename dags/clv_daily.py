@@ -99,13 +99,21 @@ from python_tasks.settings import COMPUTE_QUEUE, WAREHOUSE_POOL, WAREHOUSE_QUEUE
 @task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())
 def ingest(source: str) -> dict:
     """Land, validate and load the delivery of one internal source for business date D."""
+    from datetime import date
+
     from airflow.sdk import get_current_context
 
     from python_tasks.ingest.job import ingest_source
     from python_tasks.orchestration.business_dates import business_date_of_run
+    from python_tasks.orchestration.restatement import check_run_allowed
 
     context = get_current_context()
-    return ingest_source(source, as_of_date=business_date_of_run(context["dag_run"]), run_id=context["run_id"])
+    day = date.fromisoformat(business_date_of_run(context["dag_run"]))
+    # the CLI's refusals (docs/adr/0007-restatements.md), before anything of D is loaded: D before the date
+    # after the last processed one, a past date whose delivery was corrected (clv_restatement's work), or
+    # while a restatement is unfinished; each names the command that fixes it
+    check_run_allowed(day)
+    return ingest_source(source, as_of_date=day, run_id=context["run_id"])
 
 
 @task(pool=WAREHOUSE_POOL, retry_policy=DeliveryRetryPolicy())

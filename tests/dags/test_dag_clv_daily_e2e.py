@@ -156,6 +156,26 @@ def test_an_asset_triggered_run_reprocesses_the_last_closed_day_and_changes_noth
     assert raw_counts(home) == before
 
 
+def test_a_date_out_of_order_is_refused_before_anything_is_loaded(daily_run):
+    """D+2 triggered while D+1 was never processed: every ingest task fails at once (no retry) with the
+    CLI's refusal, nothing of D+2 is loaded or recorded in the ledger, and nothing after ingest runs."""
+    home, _, _ = daily_run
+    later = datetime(2026, 11, 22, tzinfo=UTC)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLV_HOME", str(home))
+        dag = fresh_dag("clv_daily")  # retries as deployed: the refusal must not be retried
+        dag_run = dag.test(logical_date=later)
+    states = task_states(dag_run)
+    ingest_states = {t: s for t, s in states.items() if t.startswith("ingest.")}
+    assert "failed" in ingest_states.values() and set(ingest_states.values()) <= {"failed", "upstream_failed"}
+    assert all(ti.try_number == 1 for ti in dag_run.get_task_instances() if ti.state == "failed")
+    assert dag_run.state == "failed" and states["summarise"] == "upstream_failed"
+    assert query(home, "SELECT count(*) FROM audit.load_ledger WHERE as_of_date = ?", [later.date()]) == [(0,)]
+    alerts = "\n".join(p.read_text() for p in (home / "alerts").rglob("*") if p.is_file() and "2026-11-22" in p.name)
+    assert "OutOfOrder" in alerts and "2026-11-22 cannot run before 2026-11-21" in alerts, alerts[-2000:]
+    assert query(home, "SELECT count(*) FROM raw.clients WHERE _as_of_date = ?", [later.date()]) == [(0,)]
+
+
 def test_a_broken_file_fails_the_run_at_once_and_nothing_is_summarised(airflow_db, clv_home):
     generate_deliveries(clv_home, seed=12)
     clients_files = sorted((clv_home / "inbox" / "clients" / BUSINESS_DATE.isoformat()).iterdir())

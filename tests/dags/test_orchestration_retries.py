@@ -35,6 +35,17 @@ def test_a_late_delivery_is_retried(policy, rule):
     assert decision.action == RetryAction.DEFAULT
 
 
+@pytest.mark.parametrize("refusal", ["OutOfOrder", "LateCorrection", "RestatementUnfinished"])
+def test_a_refused_run_fails_without_retries(policy, refusal):
+    """Waiting does not run the missing dates or the restatement: the alert goes out at once."""
+    from airflow.sdk import RetryAction
+
+    from python_tasks.orchestration import restatement
+
+    decision = policy.evaluate(getattr(restatement, refusal)("refused: ..."), 1, 3)
+    assert decision.action == RetryAction.FAIL
+
+
 def test_other_errors_are_retried(policy):
     from airflow.sdk import RetryAction
 
