@@ -3,6 +3,7 @@ the delivered files, and its verdicts judge the targets as the issue states them
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import duckdb
@@ -97,3 +98,32 @@ def test_targets_with_reference_values(bench):
     assert judged["l_wall_s"]["met"] is True and judged["l_peak_mb"]["met"] is True
     assert bench._verdict(judged["floor_ratio"], "x").startswith("**missed** by 1.7x")
     assert bench._verdict(judged["pandas_speedup"], "x").startswith("**missed** by 2.0x")
+
+
+def test_a_pandas_reference_stopped_at_its_memory_limit_gives_bounds(bench):
+    """At L the pandas frames outgrow the machine: the reference is stopped at its limit, so it needed more
+    memory than the limit and more time than it ran; a bound that already meets a target meets it."""
+    results, steps, daily = _results(compute_work=30, floor_wall=12, pandas_wall=200, pandas_peak=9000, daily_wall=5)
+    results["pandas"].update(stopped="killed when its resident memory passed 8,000 MiB", rss_limit_mb=8000)
+    results["full"]["totals"] = bench.totals(steps)
+    results["daily"][0]["totals"] = bench.totals(daily)
+    judged = bench.judge("L", results)
+    assert judged["pandas_memory_ratio"]["measured"] == 0.05 and judged["pandas_memory_ratio"]["met"] is True
+    assert judged["pandas_memory_ratio"]["bound"] == "at most"
+    assert judged["pandas_speedup"]["measured"] == round(200 / 30, 2) and judged["pandas_speedup"]["met"] is True
+    assert bench._verdict(judged["pandas_speedup"], "x").startswith("**met**: at least 6.67x")
+    results["pandas"]["wall_s"] = 60  # stopped after 60 s: pandas took more than 60 s, the speed-up is unknown
+    judged = bench.judge("L", results)
+    assert judged["pandas_speedup"]["met"] is None
+    assert "not judged" in bench._verdict(judged["pandas_speedup"], "x")
+
+
+def test_a_stage_past_its_memory_limit_is_stopped_and_reported(tmp_path):
+    from benchmarks.measure import run_stage
+
+    grow = "import time; x = bytearray(300 * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(60)"
+    record = run_stage(["-c", grow], "grow", tmp_path / "grow", dict(os.environ), rss_limit_mb=150)
+    assert record["stopped"] == "killed when its resident memory passed 150 MiB"
+    assert record["wall_s"] < 30 and record["peak_rss_mb"] > 150
+    done = run_stage(["-c", "print('{\"rows\": 1}')"], "small", tmp_path / "small", dict(os.environ), rss_limit_mb=150)
+    assert done["rows"] == 1 and "stopped" not in done
