@@ -10,7 +10,10 @@ file through the whole of D1 (``crash_reader.py``); the reader test checks what 
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -231,9 +234,26 @@ _CACHE: dict[str, Reference] = {}
 
 
 def clean_reference(tmp_path_factory) -> Reference:  # noqa: ANN001 - pytest's TempPathFactory
-    """The session's reference (built by the first test module that asks for it)."""
-    if "ref" not in _CACHE:
+    """The test run's reference, built once by the first test module that asks for it.
+
+    Under pytest-xdist every worker is its own process: the first worker to ask builds it in the run's shared
+    temporary folder, under a file lock, and leaves it pickled there; the others wait on the lock and load it
+    (on 2 cores a second build only slowed the first). The template homes are only ever copied, never changed."""
+    if "ref" in _CACHE:
+        return _CACHE["ref"]
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
         _CACHE["ref"] = build_reference(tmp_path_factory.mktemp("clean_reference"))
+        return _CACHE["ref"]
+    shared = tmp_path_factory.getbasetemp().parent / "clean_reference"
+    shared.mkdir(exist_ok=True)
+    built = shared / "reference.pickle"
+    with (shared / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when a killed worker's process ends
+        if not built.exists():
+            reference = build_reference(shared / "homes")
+            built.with_suffix(".partial").write_bytes(pickle.dumps(reference))
+            built.with_suffix(".partial").rename(built)
+        _CACHE["ref"] = pickle.loads(built.read_bytes())
     return _CACHE["ref"]
 
 
