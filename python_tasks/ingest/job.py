@@ -100,16 +100,31 @@ def _record_missing(settings, source: str, day: date, run_id: str, error: Delive
 
 
 def summarise_run(as_of_date: str | date, run_id: str) -> dict:
-    """Counts per source of what this run loaded for the business date, from the load ledger."""
+    """Counts per source of what this run loaded for the business date, from the load ledger.
+
+    A load retried in the same run (a worker killed after its load committed) is a second attempt (its
+    ledger rows share ``started_at``) that finds the files ``unchanged``: each source is reported once, as
+    the attempt that loaded it (else the latest), the way the freshness gate counts it, with the number of
+    attempts beside it."""
     day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
     settings = get_settings()
     with warehouse.connect(settings.warehouse_path, read_only=True) as con:
         rows = con.execute(
             """
-            SELECT source, count(*) AS files, sum(rows_in), sum(rows_loaded), sum(rows_quarantined),
-                   string_agg(DISTINCT status, ',' ORDER BY status)
-            FROM audit.load_ledger WHERE run_id = $run AND as_of_date = $d
-            GROUP BY source ORDER BY source
+            WITH attempts AS (
+                SELECT source, count(*) AS files, sum(rows_in) AS rows_in, sum(rows_loaded) AS rows_loaded,
+                       sum(rows_quarantined) AS rows_quarantined,
+                       string_agg(DISTINCT status, ',' ORDER BY status) AS status,
+                       bool_or(status = 'loaded') AS loaded, bool_and(status = 'unchanged') AS unchanged,
+                       max(finished_at) AS recorded_at
+                FROM audit.load_ledger WHERE run_id = $run AND as_of_date = $d
+                GROUP BY source, started_at
+            )
+            SELECT source, files, rows_in, rows_loaded, rows_quarantined, status,
+                   count(*) OVER (PARTITION BY source) AS attempts
+            FROM attempts
+            QUALIFY row_number() OVER (PARTITION BY source ORDER BY loaded DESC, unchanged DESC, recorded_at DESC) = 1
+            ORDER BY source
             """,
             {"run": run_id, "d": day},
         ).fetchall()
@@ -122,16 +137,18 @@ def summarise_run(as_of_date: str | date, run_id: str) -> dict:
         "warehouse": str(settings.warehouse_path),
         "data_docs": str(docs) if docs.exists() else None,
         "sources": [
-            {"source": s, "files": f, "rows_in": i, "rows_loaded": lo, "rows_quarantined": qu, "status": st}
-            for s, f, i, lo, qu, st in rows
+            {"source": s, "files": f, "rows_in": i, "rows_loaded": lo, "rows_quarantined": qu, "status": st,
+             "attempts": a}
+            for s, f, i, lo, qu, st, a in rows
         ],
     }
     width = max((len(s["source"]) for s in summary["sources"]), default=6)
     lines = [f"{'source':<{width}}  files  rows_in  loaded  quarantined  status"]
     for s in summary["sources"]:
+        retried = f" ({s['attempts']} attempts)" if s["attempts"] > 1 else ""
         lines.append(
             f"{s['source']:<{width}}  {s['files']:>5}  {s['rows_in']:>7}  {s['rows_loaded']:>6}  "
-            f"{s['rows_quarantined']:>11}  {s['status']}"
+            f"{s['rows_quarantined']:>11}  {s['status']}{retried}"
         )
     if summary["data_docs"]:
         lines.append(f"data-quality results of every gate (GX Data Docs): file://{docs}")

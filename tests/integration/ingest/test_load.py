@@ -122,8 +122,20 @@ def test_summary_reports_counts_per_source(inbox, loaded_clients):
     loaded_clients()
     summary = summarise_run(D0, "run-clients")
     assert summary["sources"] == [
-        {"source": "clients", "files": 1, "rows_in": 2, "rows_loaded": 2, "rows_quarantined": 0, "status": "loaded"}
-    ]
+        {"source": "clients", "files": 1, "rows_in": 2, "rows_loaded": 2, "rows_quarantined": 0, "status": "loaded",
+         "attempts": 1}
+    ]  # fmt: skip
+
+
+def test_summary_reports_a_load_retried_in_the_same_run_once(inbox, loaded_clients):
+    """The worker was killed after the load committed; the retry of the same run found the file unchanged."""
+    loaded_clients()
+    assert ingest_source("clients", D0, "run-clients")["status"] == "unchanged"
+    summary = summarise_run(D0, "run-clients")
+    assert summary["sources"] == [
+        {"source": "clients", "files": 1, "rows_in": 2, "rows_loaded": 2, "rows_quarantined": 0, "status": "loaded",
+         "attempts": 2}
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("encoding", ["gbk"])
