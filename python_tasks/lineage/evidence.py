@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from python_tasks.io import warehouse
-from python_tasks.io.files import replace_dir
+from python_tasks.io.files import partial_path, remove_work_of_dead_writers, replace_dir
 from python_tasks.lineage import naming
 from python_tasks.lineage.dbt_lineage import run_results_belong_to, target_dir
 from python_tasks.lineage.recorded import jsonable, read_run
@@ -102,9 +102,13 @@ def build_evidence_bundle(as_of_date: str | date, run_id: str) -> dict:
     day = date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
     settings = get_settings()
     target = naming.evidence_dir(day, run_id)
-    work = target.with_name(f".{target.name}.partial")
+    # built under this process's work name; those of the date's builders that died (killed mid-bundle, under
+    # this or another run id) are removed first, so none stays behind
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_work_of_dead_writers(target.parent, ".*.partial")
+    work = partial_path(target)
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work.mkdir()
     notes: list[str] = []
 
     with warehouse.connect(settings.warehouse_path, read_only=True) as con:

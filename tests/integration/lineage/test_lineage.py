@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -264,6 +266,19 @@ def test_the_evidence_bundle_is_complete_and_its_checksums_hold(home, tmp_path):
         "parameters/config/clv_params.yml: checksum differs",
         "extra.txt: not in the manifest",
     ]
+
+
+def test_a_bundle_builder_killed_midway_leaves_nothing_after_the_next_build(home):
+    """A builder killed mid-bundle (under another run id: the next run never builds its bundle) leaves its
+    work folder, named with its process id; the next build removes it, as it keeps its own until the rename."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = naming.evidence_dir(D0, "killed-run")
+    stale = target.with_name(f".{target.name}.{dead.pid}.partial")
+    (stale / "audit").mkdir(parents=True)
+    summary = build_evidence_bundle(D0, RUN)
+    assert not stale.exists() and verify_bundle(Path(summary["path"])) == []
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]
 
 
 def test_retention_deletes_bundles_older_than_the_setting_by_business_date(home, monkeypatch):
