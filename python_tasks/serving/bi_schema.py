@@ -68,7 +68,7 @@ _DESCRIPTIONS = {
     "run_history": "One row per business date the pipeline has seen: loads, dbt build, CLV and segments "
     "runs, data-quality outcome, and whether the date is published to BI.",
     "publications": "One row per publish of the serving database: run, business date, time, code version, "
-    "storage version, PII key fingerprint and row counts.",
+    "storage version, PII key fingerprint, row counts, and how the file was built (incremental or full).",
 }
 
 #: every table published to BI, as ``bi.<name>`` → description (lineage declares these as outputs)
@@ -782,6 +782,9 @@ PUBLICATIONS = BiTable(
         _c("last_business_date", "DATE", "Latest published business date."),
         _c("table_row_counts", "VARCHAR", "Rows per BI table of this publish, as JSON text."),
         _c("postgres_schema", "VARCHAR", "The PostgreSQL schema published beside the file ('bi'), or null when PostgreSQL is not configured."),
+        _c("bi_schema_version", "VARCHAR", "Fingerprint of the BI table definitions and the publish code that built the file: a publish carries earlier dates' rows over only from a file with the same value."),
+        _c("build_mode", "VARCHAR", "incremental (the previous file copied and only the dates that changed rebuilt) or full (every table rebuilt from the warehouse)."),
+        _c("build_note", "VARCHAR", "Which dates an incremental build rebuilt and removed, or why the build was full."),
     ),
     published_dates_only=False,
     query="",
@@ -807,6 +810,24 @@ def bi_tables() -> tuple[BiTable, ...]:
         if table.partition == SNAPSHOT and "as_of_date" in table.column_names:
             raise RuntimeError(f"bi.{table.name} is a snapshot: its date column may not be called as_of_date")
     return tables
+
+
+@cache
+def bi_schema_version() -> str:
+    """A fingerprint of what decides the rows of the BI tables: every table's columns, key, partitioning and
+    query, and the source of the modules that build them (this one, the publish job, pseudonymisation).
+    A serving file built under another value is rebuilt in full rather than carried over."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for table in bi_tables():
+        digest.update(repr((table.name, table.key, table.partition, table.columns, table.query,
+                            table.published_dates_only)).encode())  # fmt: skip
+    here = Path(__file__).resolve().parent
+    for module in ("bi_schema.py", "publish.py", "pii.py"):
+        digest.update((here / module).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def bi_table(name: str) -> BiTable:

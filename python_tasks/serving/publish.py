@@ -3,7 +3,14 @@
 One publish = a complete new serving state, swapped in atomically:
 
 1. build a NEW DuckDB file ``<serving>/.clv_serving.<run>.duckdb.tmp`` in storage version v1.4.0 (DuckDB
-   1.x drivers read it) with every ``bi`` table, from the warehouse opened read-only; checkpoint, close;
+   1.x drivers read it) with every ``bi`` table, from the warehouse opened read-only; checkpoint, close.
+   *Incremental* (the usual daily case): the new file starts as a copy of the current one, and only the
+   business dates that changed (D, a date that became publishable, a date held back since) are deleted and
+   rebuilt in the tables partitioned by date, while the snapshot and metadata tables are rebuilt whole; so
+   a daily publish costs one date's rows and a file copy, not the whole history. *Full* (every table from
+   the warehouse) when there is no current file, it was built by other BI definitions or publish code
+   (``bi_schema_version``) or under another PII key, it no longer holds the rows its publication recorded,
+   or ``CLV_SERVING_FULL_REBUILD`` is set. Both give the same rows; ``bi.publications`` says which it was;
 2. verify it: opened read-only, the expected tables with their declared columns and row counts, hashes
    where personal data was, no ``.wal`` beside it;
 3. stage the Parquet partitions that change under ``<serving>/.staging/`` and check their row counts;
@@ -44,7 +51,14 @@ import pandas as pd
 
 from python_tasks.io import warehouse
 from python_tasks.serving import exports, postgres
-from python_tasks.serving.bi_schema import BI_SCHEMA, PARTITION_BY_DATE, PUBLICATIONS, BiTable, bi_tables
+from python_tasks.serving.bi_schema import (
+    BI_SCHEMA,
+    PARTITION_BY_DATE,
+    PUBLICATIONS,
+    BiTable,
+    bi_schema_version,
+    bi_tables,
+)
 from python_tasks.serving.database import STORAGE_VERSION, ServingPaths, open_serving, serving_paths, wal_path
 from python_tasks.serving.pii import PiiKey, load_pii_key, personal_columns, pseudonymised_clients
 from python_tasks.settings import PROJECT_ROOT, Settings, get_settings
@@ -67,6 +81,20 @@ class BuiltServing:
     row_counts: dict[str, int]
     date_counts: dict[str, dict[date | None, int]]
     publication: dict
+
+
+@dataclass(frozen=True)
+class CarriedOver:
+    """The current serving file as the next publish may start from it: the business dates it publishes and
+    its rows per table and date."""
+
+    path: Path
+    published: frozenset[date]
+    date_counts: dict[str, dict[date | None, int]]
+
+
+#: set to 1 to rebuild every table from the warehouse instead of carrying the current file's dates over
+FULL_REBUILD_VARIABLE = "CLV_SERVING_FULL_REBUILD"
 
 
 def _day(value: str | date) -> date:
@@ -189,6 +217,76 @@ def _date_counts(con: duckdb.DuckDBPyConnection, table: BiTable, catalog: str | 
     return {d: int(n) for d, n in con.execute(f"SELECT as_of_date, count(*) FROM {name} GROUP BY ALL").fetchall()}
 
 
+def _declared(table: BiTable) -> list[tuple[str, str]]:
+    """(column, type) of a BI table as duckdb_columns() reports them."""
+    return [(c.name, _REPORTED_TYPE.get(c.type, c.type)) for c in table.columns]
+
+
+def _file_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    columns: dict[str, list[tuple[str, str]]] = {}
+    for table, column, data_type in con.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = $s "
+        "ORDER BY table_name, column_index",
+        {"s": BI_SCHEMA},
+    ).fetchall():
+        columns.setdefault(table, []).append((column, data_type))
+    return columns
+
+
+def _rebuilt_by_date(table: BiTable) -> bool:
+    """Whether an incremental publish replaces this table date by date (the value, segment and warning
+    history: a date's rows come from that date's warehouse rows only) rather than whole."""
+    return table.partition == PARTITION_BY_DATE and table.published_dates_only
+
+
+def carried_over(paths: ServingPaths, key: PiiKey) -> tuple[CarriedOver | None, str]:
+    """The current serving file if the next publish may start from a copy of it; else None and why.
+
+    It may when it was built by the same BI definitions and publish code (``bi_schema_version``) under the
+    same PII key and storage version, its tables have the declared columns, and it still holds exactly the
+    rows its last publication recorded (a file changed behind the publish's back, by a tool that opened it
+    read-write, is rebuilt rather than carried over)."""
+    if os.environ.get(FULL_REBUILD_VARIABLE, "").strip().lower() in ("1", "true", "yes"):
+        return None, f"{FULL_REBUILD_VARIABLE} is set"
+    if not paths.database.exists():
+        return None, "there is no serving file yet"
+    try:
+        with open_serving(paths.database) as con:
+            columns = _file_columns(con)
+            for table in bi_tables():
+                if columns.get(table.name) != _declared(table):
+                    return None, f"bi.{table.name} in the current file has other columns than this code declares"
+            row = con.execute(
+                f"SELECT bi_schema_version, pii_key_id, storage_version, table_row_counts "
+                f"FROM {BI_SCHEMA}.{PUBLICATIONS.name} ORDER BY published_at DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None, "the current file records no publication"
+            version, key_id, storage, recorded = row
+            if version != bi_schema_version():
+                return None, f"the current file was built by other BI definitions or publish code ({version})"
+            if key_id != key.key_id:
+                return None, "the current file was built under another PII key"
+            if storage != STORAGE_VERSION:
+                return None, f"the current file has storage version {storage}, not {STORAGE_VERSION}"
+            counts = {t.name: _date_counts(con, t, None) for t in bi_tables()}
+            for name, rows in json.loads(recorded).items():
+                held = sum(counts.get(name, {}).values())
+                if held != rows:
+                    return None, (f"bi.{name} holds {held} rows where its publication recorded {rows}: the file "
+                                  "was changed after it was published")  # fmt: skip
+            published = frozenset(
+                d for (d,) in con.execute(f"SELECT as_of_date FROM {BI_SCHEMA}.run_history WHERE is_published").fetchall()
+            )
+    except (duckdb.Error, OSError, RuntimeError, ValueError) as exc:
+        return None, f"the current file could not be read ({type(exc).__name__}: {exc})"
+    return CarriedOver(paths.database, published, counts), ""
+
+
+def _set_published_dates(con: duckdb.DuckDBPyConnection, dates: list[date]) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE published_dates AS SELECT unnest($d::DATE[]) AS as_of_date", {"d": dates})
+
+
 def _previous_publications(paths: ServingPaths) -> pd.DataFrame | None:
     """The publications table of the current serving file, to carry the history over (None if unreadable)."""
     if not paths.database.exists():
@@ -212,13 +310,15 @@ def build_serving_file(
     published_at: datetime,
     previous: pd.DataFrame | None,
     postgres_schema: str | None,
+    carry: CarriedOver | None = None,
+    full_reason: str = "",
 ) -> BuiltServing:
-    """Create the serving file at ``path`` (which must not exist) from the warehouse, read-only."""
+    """Create the serving file at ``path`` (which must not exist) from the warehouse, read-only: from a copy
+    of the current file ``carry`` with only the changed dates rebuilt (incremental), or every table (full)."""
     tables = [t for t in bi_tables() if t is not PUBLICATIONS]
     with warehouse.connect(settings.warehouse_path, read_only=True) as con:
         _memory_settings(con, settings.warehouse_path)
         published = publishable_dates(con, day)
-        con.execute("CREATE TEMP TABLE published_dates AS SELECT unnest($d::DATE[]) AS as_of_date", {"d": published})
         con.execute(
             "CREATE TEMP TABLE personal_columns AS SELECT unnest($c::VARCHAR[]) AS column_name",
             {"c": sorted({p.column for p in personal_columns()})},
@@ -228,23 +328,46 @@ def build_serving_file(
         labels, grid = segment_label_frames(con, published)
         con.register("segment_labels", labels)
         con.register("strategy_grid", grid)
-        con.execute(f"ATTACH {_quoted(path)} AS {_BUILD_CATALOG} (READ_WRITE, STORAGE_VERSION '{STORAGE_VERSION}')")
+        if carry is not None:
+            rebuilt = sorted({day} | (set(published) - carry.published))
+            removed = sorted(carry.published - set(published))
+            note = (f"rebuilt {', '.join(map(str, rebuilt))}"
+                    + (f"; removed {', '.join(map(str, removed))}" if removed else "")
+                    + f"; carried over {len(carry.published - set(rebuilt) - set(removed))} business dates")  # fmt: skip
+            shutil.copyfile(carry.path, path)
+            con.execute(f"ATTACH {_quoted(path)} AS {_BUILD_CATALOG} (READ_WRITE)")
+        else:
+            note = full_reason or "full build"
+            con.execute(f"ATTACH {_quoted(path)} AS {_BUILD_CATALOG} (READ_WRITE, STORAGE_VERSION '{STORAGE_VERSION}')")
         try:
-            con.execute(f"CREATE SCHEMA {_BUILD_CATALOG}.{BI_SCHEMA}")
+            (tags,) = con.execute("SELECT tags FROM duckdb_databases() WHERE database_name = $n",
+                                  {"n": _BUILD_CATALOG}).fetchone()  # fmt: skip
+            if not str((tags or {}).get("storage_version", "")).startswith(STORAGE_VERSION):
+                raise RuntimeError(f"{path} has storage version {tags}, not {STORAGE_VERSION}: DuckDB 1.x could not read it")
             date_counts: dict[str, dict[date | None, int]] = {}
-            for table in tables:
-                started = perf_counter()
-                con.execute(table.ddl(_BUILD_CATALOG))
-                _insert(con, table, table.query)
-                date_counts[table.name] = _date_counts(con, table, _BUILD_CATALOG)
-                log.info("bi.%s: %d rows (%.2f s)", table.name, sum(date_counts[table.name].values()),
-                         perf_counter() - started)  # fmt: skip
+            if carry is None:
+                con.execute(f"CREATE SCHEMA {_BUILD_CATALOG}.{BI_SCHEMA}")
+                _set_published_dates(con, published)
+                for table in tables:
+                    date_counts[table.name] = _rebuild_table(con, table, replace=False)
+            else:
+                # the history tables date by date first (their queries see only the dates to rebuild) ...
+                _set_published_dates(con, rebuilt)
+                for table in (t for t in tables if _rebuilt_by_date(t)):
+                    date_counts[table.name] = _rebuild_dates(con, table, rebuilt, removed, carry)
+                # ... then the snapshot and metadata tables whole, over every published date
+                _set_published_dates(con, published)
+                for table in (t for t in tables if not _rebuilt_by_date(t)):
+                    date_counts[table.name] = _rebuild_table(con, table, replace=True)
+                con.execute(f"DROP TABLE {_BUILD_CATALOG}.{BI_SCHEMA}.{PUBLICATIONS.name}")
             row_counts = {name: sum(c.values()) for name, c in date_counts.items()}
             publication = {
                 "as_of_date": day, "run_id": run_id, "published_at": published_at, "code_version": code_version(),
                 "storage_version": STORAGE_VERSION, "pii_key_id": key.key_id, "business_dates": len(published),
                 "first_business_date": min(published), "last_business_date": max(published),
                 "table_row_counts": json.dumps(row_counts, sort_keys=True), "postgres_schema": postgres_schema,
+                "bi_schema_version": bi_schema_version(), "build_mode": "full" if carry is None else "incremental",
+                "build_note": note,
             }  # fmt: skip
             history = pd.DataFrame([publication], columns=PUBLICATIONS.column_names)
             if previous is not None and not previous.empty:
@@ -260,7 +383,38 @@ def build_serving_file(
             con.execute(f"CHECKPOINT {_BUILD_CATALOG}")
         finally:
             con.execute(f"DETACH {_BUILD_CATALOG}")
+    log.info("serving file built (%s): %s", publication["build_mode"], note)
     return BuiltServing(published, row_counts, date_counts, publication)
+
+
+def _rebuild_table(con: duckdb.DuckDBPyConnection, table: BiTable, *, replace: bool) -> dict[date | None, int]:
+    """Create ``table`` in the new file (dropping the carried copy first) and fill it; its rows per date."""
+    started = perf_counter()
+    if replace:
+        con.execute(f"DROP TABLE {_BUILD_CATALOG}.{BI_SCHEMA}.{table.name}")
+    con.execute(table.ddl(_BUILD_CATALOG))
+    _insert(con, table, table.query)
+    counts = _date_counts(con, table, _BUILD_CATALOG)
+    log.info("bi.%s: %d rows (%.2f s)", table.name, sum(counts.values()), perf_counter() - started)
+    return counts
+
+
+def _rebuild_dates(
+    con: duckdb.DuckDBPyConnection, table: BiTable, rebuilt: list[date], removed: list[date], carry: CarriedOver
+) -> dict[date | None, int]:
+    """Replace the rows of the ``rebuilt`` dates and drop those of the ``removed`` ones in a carried table;
+    its rows per date, checked: every other date holds what the current file held."""
+    started = perf_counter()
+    name = f"{_BUILD_CATALOG}.{BI_SCHEMA}.{table.name}"
+    con.execute(f"DELETE FROM {name} WHERE list_contains($d::DATE[], as_of_date)", {"d": rebuilt + removed})
+    _insert(con, table, table.query)
+    counts = _date_counts(con, table, _BUILD_CATALOG)
+    kept = {d: n for d, n in carry.date_counts[table.name].items() if d not in rebuilt and d not in removed}
+    if {d: n for d, n in counts.items() if d not in rebuilt} != kept:
+        raise RuntimeError(f"bi.{table.name}: the carried-over dates changed while only {rebuilt} were rebuilt")
+    log.info("bi.%s: %d rows, %d of them rebuilt for %d dates (%.2f s)", table.name, sum(counts.values()),
+             sum(n for d, n in counts.items() if d in rebuilt), len(rebuilt), perf_counter() - started)  # fmt: skip
+    return counts
 
 
 def verify_serving_file(con: duckdb.DuckDBPyConnection, path: Path, built: BuiltServing) -> None:
@@ -269,16 +423,10 @@ def verify_serving_file(con: duckdb.DuckDBPyConnection, path: Path, built: Built
     if wal_path(path).exists():
         raise RuntimeError(f"{wal_path(path)} exists after the checkpoint: the new serving file is not self-contained")
     problems = []
-    actual = {}
-    for table, column, data_type in con.execute(
-        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = $s ORDER BY table_name, column_index",
-        {"s": BI_SCHEMA},
-    ).fetchall():
-        actual.setdefault(table, []).append((column, data_type))
+    actual = _file_columns(con)
     personal = {p.column for p in personal_columns()}
     for table in bi_tables():
-        want = [(c.name, _REPORTED_TYPE.get(c.type, c.type)) for c in table.columns]
-        if actual.pop(table.name, None) != want:
+        if actual.pop(table.name, None) != _declared(table):
             problems.append(f"bi.{table.name}: columns differ from the BI schema")
             continue
         if personal & set(table.column_names):
@@ -374,11 +522,13 @@ def run_publish(as_of_date: str | date, run_id: str) -> dict:
         loaded: postgres.LoadedSchema | None = None
         swapped_postgres = False
         try:
-            previous = _previous_publications(paths)
             t = perf_counter()
+            previous = _previous_publications(paths)
+            carry, full_reason = carried_over(paths, key)
+            t = lap("carry_check", t)
             built = build_serving_file(
                 tmp, day, run_id, key, settings=settings, published_at=published_at, previous=previous,
-                postgres_schema=BI_SCHEMA if pg_url else None,
+                postgres_schema=BI_SCHEMA if pg_url else None, carry=carry, full_reason=full_reason,
             )  # fmt: skip
             t = lap("build", t)
             con = duckdb.connect(str(tmp), read_only=True)
@@ -443,6 +593,8 @@ def run_publish(as_of_date: str | date, run_id: str) -> dict:
         "code_version": built.publication["code_version"],
         "pii_key_id": key.key_id,
         "stale_wal_removed": stale_wal,
+        "build": built.publication["build_mode"],
+        "build_note": built.publication["build_note"],
         "seconds": round(perf_counter() - started, 3),
         "timings": timings,
     }

@@ -117,20 +117,18 @@ def test_publish_writes_every_bi_table_as_declared(serving_home):
 def test_rerun_is_idempotent(serving_home):
     run_publish(D0, "pub-1")
     with open_serving() as con:
-        before = {t.name: _table_digest(con, t.name, ("published_at",) if t.name == "publications" else ())
-                  for t in bi_tables()}  # fmt: skip
+        before = _content(con)
     parquet_before = _tree(serving_paths().parquet)
 
-    run_publish(D0, "pub-1")
+    assert run_publish(D0, "pub-1")["build"] == "incremental"  # the first was full: the content is the same
     with open_serving() as con:
-        after = {t.name: _table_digest(con, t.name, ("published_at",) if t.name == "publications" else ())
-                 for t in bi_tables()}  # fmt: skip
+        after = _content(con)
         assert con.execute("SELECT count(*) FROM bi.publications").fetchone()[0] == 1
     assert after == before
     parquet_after = _tree(serving_paths().parquet)
     assert set(parquet_after) == set(parquet_before)
     changed = {p for p in parquet_after if parquet_after[p] != parquet_before[p]}
-    assert changed <= {f"publications/as_of_date={D0}/part-0.parquet"}  # only published_at differs
+    assert changed <= {f"publications/as_of_date={D0}/part-0.parquet"}  # only published_at and how it was built
     _assert_no_leftovers()
 
     run_publish(D0, "pub-2")  # another run of the same day adds its own row to the history
@@ -299,6 +297,61 @@ def test_a_failed_gate_keeps_the_date_out_of_bi(serving_home, warehouse_sql):
     assert (serving_paths().parquet / "clv_history" / f"as_of_date={D1}" / "part-0.parquet").exists()
     with open_serving() as con:
         assert con.execute("SELECT max(valuation_date) FROM bi.current_client_value").fetchone()[0] == D1
+
+
+def _content(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Digest of every BI table; of the publication history without what differs between two builds."""
+    return {t.name: _table_digest(con, t.name, ("published_at", "build_mode", "build_note")
+                                  if t.name == "publications" else ()) for t in bi_tables()}  # fmt: skip
+
+
+def _rebuilt_in_full(monkeypatch, day, run_id: str) -> dict[str, str]:
+    """The same publish again, every table rebuilt from the warehouse: its content."""
+    with monkeypatch.context() as m:
+        m.setenv(publish.FULL_REBUILD_VARIABLE, "1")
+        summary = run_publish(day, run_id)
+    assert summary["build"] == "full" and publish.FULL_REBUILD_VARIABLE in summary["build_note"]
+    with open_serving() as con:
+        return _content(con)
+
+
+def test_a_daily_publish_rebuilds_only_the_changed_dates_and_equals_a_full_build(serving_home, warehouse_sql,
+                                                                                   monkeypatch):  # fmt: skip
+    first = run_publish(D0, "pub-d0")
+    assert (first["build"], first["build_note"]) == ("full", "there is no serving file yet")
+    copy_business_date(serving_home / "warehouse" / "clv.duckdb", D0, D1, "run-d1")
+    warehouse_sql("UPDATE valuation.client_values SET clv_cny = clv_cny + 1 WHERE as_of_date = $d", {"d": D1})
+
+    daily = run_publish(D1, "run-d1")
+    assert (daily["build"], daily["build_note"]) == ("incremental", f"rebuilt {D1}; carried over 1 business dates")
+    with open_serving() as con:
+        incremental = _content(con)
+        assert con.execute("SELECT run_id, build_mode FROM bi.publications ORDER BY published_at").fetchall() == [
+            ("pub-d0", "full"), ("run-d1", "incremental")]  # fmt: skip
+        assert con.execute("SELECT count(DISTINCT as_of_date) FROM bi.clv_history").fetchone()[0] == 2
+    _assert_no_leftovers()
+    assert _rebuilt_in_full(monkeypatch, D1, "run-d1") == incremental
+
+    # a later evaluation fails D0's gate: the next publish removes D0 from the history tables
+    record_gate(warehouse_sql, D0, "clv", "recheck-d0", success=False, at="2030-01-03 00:00:00+00")
+    held_back = run_publish(D1, "run-d1-again")
+    assert (held_back["build"], held_back["build_note"]) == ("incremental", f"rebuilt {D1}; removed {D0}; "
+                                                                            "carried over 0 business dates")  # fmt: skip
+    assert held_back["published_dates"] == [D1.isoformat()]
+    with open_serving() as con:
+        incremental = _content(con)
+        assert con.execute("SELECT DISTINCT as_of_date FROM bi.clv_history").fetchall() == [(D1,)]
+    assert _rebuilt_in_full(monkeypatch, D1, "run-d1-again") == incremental
+
+
+def test_a_serving_file_changed_after_publishing_is_rebuilt_not_carried_over(serving_home):
+    run_publish(D0, "pub-d0")
+    with duckdb.connect(str(serving_paths().database)) as con:  # a tool that opened it read-write, and wrote
+        con.execute("DELETE FROM bi.clv_history WHERE scenario = 'severe'")
+    summary = run_publish(D0, "pub-d0-again")
+    assert summary["build"] == "full" and summary["build_note"].startswith("bi.clv_history holds ")
+    with open_serving() as con:
+        assert con.execute("SELECT count(*) FROM bi.clv_history WHERE scenario = 'severe'").fetchone()[0] > 0
 
 
 def test_an_unsegmented_date_is_refused(serving_home):
