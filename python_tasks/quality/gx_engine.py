@@ -44,8 +44,14 @@ log = logging.getLogger(__name__)
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
 
 MEMORY_LIMIT_ENV = "CLV_GX_DUCKDB_MEMORY_LIMIT"
-"""DuckDB memory limit of GX's connections (default 256MB): the key-uniqueness checks are window functions
-over the whole partition; with a limit they stay small (and spill at L scale) instead of taking ~1 GB."""
+"""DuckDB memory limit of GX's connections (default: the warehouse's, ``CLV_DUCKDB_MEMORY_LIMIT``, 3GB): the
+key-uniqueness checks are window functions over the whole partition, which spill to the warehouse's spill
+folder beyond the limit. 256MB was too little at L: the window over 88.7 M repayments failed ("failed to pin
+block"); at 3GB the raw gate validated that partition in 67 s."""
+
+
+def gx_memory_limit() -> str:
+    return os.environ.get(MEMORY_LIMIT_ENV) or os.environ.get("CLV_DUCKDB_MEMORY_LIMIT") or "3GB"
 
 _CREATE_MACRO = "CREATE OR REPLACE MACRO uscc_is_valid("
 
@@ -145,7 +151,7 @@ def _duckdb_datasource(database: Path) -> Iterator[Any]:
     """
     context = _get_context()
     name = f"duckdb_{next(_names)}"
-    url, connect_args = read_only_sqlalchemy(database, os.environ.get(MEMORY_LIMIT_ENV, "256MB"))
+    url, connect_args = read_only_sqlalchemy(database, gx_memory_limit())
     source = context.data_sources.add_sql(  # GX opens (and pools) one connection here, to test it
         name, connection_string=url, kwargs={"connect_args": connect_args}
     )
