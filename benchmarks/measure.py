@@ -21,7 +21,8 @@ def run_stage(
     With ``rss_limit_mb`` the process is watched and killed once its resident memory passes the limit (a
     reference that would otherwise exhaust the machine's memory at L); the record then says so
     (``stopped``) instead of raising, with the time it had run."""
-    out, err = out_prefix.with_suffix(".out"), out_prefix.with_suffix(".err")
+    # not with_suffix: a step name such as "ingest.repayments" would lose ".repayments" and share its logs
+    out, err = out_prefix.with_name(out_prefix.name + ".out"), out_prefix.with_name(out_prefix.name + ".err")
     started = time.perf_counter()
     stopped = None
     with out.open("w") as fout, err.open("w") as ferr:

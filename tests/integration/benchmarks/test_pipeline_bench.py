@@ -125,5 +125,7 @@ def test_a_stage_past_its_memory_limit_is_stopped_and_reported(tmp_path):
     record = run_stage(["-c", grow], "grow", tmp_path / "grow", dict(os.environ), rss_limit_mb=150)
     assert record["stopped"] == "killed when its resident memory passed 150 MiB"
     assert record["wall_s"] < 30 and record["peak_rss_mb"] > 150
-    done = run_stage(["-c", "print('{\"rows\": 1}')"], "small", tmp_path / "small", dict(os.environ), rss_limit_mb=150)
+    done = run_stage(["-c", "print('{\"rows\": 1}')"], "small", tmp_path / "ingest.clients", dict(os.environ),
+                     rss_limit_mb=150)  # fmt: skip
     assert done["rows"] == 1 and "stopped" not in done
+    assert (tmp_path / "ingest.clients.out").read_text().strip() == '{"rows": 1}'  # not "ingest.out"
