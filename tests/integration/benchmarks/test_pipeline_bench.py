@@ -56,7 +56,8 @@ def test_a_floor_on_other_files_disagrees(bench, built, tmp_path):
 
 
 def _step(name: str, work: float, wall: float, peak: float = 100.0) -> dict:
-    return {"step": name, "kind": None, "work_s": work, "wall_s": wall, "cpu_s": work, "peak_rss_mb": peak}
+    return {"step": name, "kind": None, "work_s": work, "wall_s": wall, "cpu_s": work, "peak_rss_mb": peak,
+            "startup_s": round(wall - work, 2)}
 
 
 def test_steps_are_counted_as_compute_gates_or_serving(bench):
@@ -129,3 +130,17 @@ def test_a_stage_past_its_memory_limit_is_stopped_and_reported(tmp_path):
                      rss_limit_mb=150)  # fmt: skip
     assert done["rows"] == 1 and "stopped" not in done
     assert (tmp_path / "ingest.clients.out").read_text().strip() == '{"rows": 1}'  # not "ingest.out"
+
+
+def test_the_report_shows_each_step_of_the_full_and_the_daily_run(bench):
+    results, steps, daily = _results(compute_work=30, floor_wall=12, pandas_wall=150, pandas_peak=2000, daily_wall=5)
+    results["full"]["totals"] = bench.totals(steps)
+    results["daily"][0].update(totals=bench.totals(daily), as_of_date="2026-11-21")
+    results["full"].update(clients=120, as_of_date="2026-11-20")
+    results.update(machine={"cores": 2}, measured_at="2026-12-06 17:00", targets=bench.judge("M", results))
+    results["pandas"].update(cpu_s=150, clients=120)
+    results["floor"].update(cpu_s=12, peak_rss_mb=300, rows=120)
+    text = bench.report("M", results)
+    assert "| daily: process wall s | daily: peak RSS MiB |" in text
+    assert "| ingest.clients | compute | 30.0 | 2.0 | 32.0 | 30.0 | 400 |  | 5.0 | 100 |" in text
+    assert "| raw_gate | gate | 5.0 | 6.0 | 11.0 | 5.0 | 300 |  |  |  |" in text  # not run on the daily date here
