@@ -90,11 +90,17 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         print(json.dumps({"step": name, "seconds": round(seconds, 2), "result": result}, default=str,
                          ensure_ascii=False), flush=True)  # fmt: skip
 
-    # one lock for the whole range: another backfill cannot slip in between two of its dates
-    with run_lock(f"pipeline {args.date}..{args.to or args.date}"):
-        for day in business_dates(args.date, args.to):
-            run_id = args.run_id or f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
-            run_pipeline(day, run_id, only=only, on_step=shown)
+    def run_id_of(day: date) -> str:
+        return args.run_id or f"cli__{day.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+
+    days = business_dates(args.date, args.to)
+    first_run = run_id_of(days[0])
+    # one lock for the whole range: another backfill cannot slip in between two of its dates; a run of one
+    # date is named as run_pipeline names it, so a waiting run says which run it waits for
+    holder = f"{first_run} ({days[0]})" if len(days) == 1 else f"pipeline {days[0]}..{days[-1]}"
+    with run_lock(holder):
+        for day in days:
+            run_pipeline(day, first_run if day == days[0] else run_id_of(day), only=only, on_step=shown)
     return 0
 
 

@@ -30,6 +30,9 @@ class Bound(BaseModel):
     warn: float = Field(ge=0)
     stop: float = Field(ge=0)
     floor: float = Field(default=1e-12, gt=0)
+    #: below this many clients on D a distribution metric (a mean, a percentile, a share) is sampling noise
+    #: as much as drift: its stop bound is then recorded as a warning and does not stop the run
+    min_clients: int = Field(default=0, ge=0)
     why: str = ""
 
     @model_validator(mode="after")
@@ -66,14 +69,18 @@ def compare(
     """Two outcomes per metric (the warn bound, then the stop bound); a metric missing on either side fails
     its stop bound (it cannot be compared, so it cannot be trusted)."""
     outcomes = []
+    clients = current.get("clients")
     for name, bound in bounds.items():
         old, new = previous.get(name), current.get(name)
         comparable = old is not None and new is not None and math.isfinite(old) and math.isfinite(new)
         moved = change(old, new, bound) if comparable else math.inf
-        for severity, limit in (("warn", bound.warn), ("error", bound.stop)):
+        too_few = bound.min_clients > 0 and (clients is None or clients < bound.min_clients)
+        for severity, limit in (("warn", bound.warn), ("warn" if too_few else "error", bound.stop)):
             kwargs = {"column": name, "kind": bound.kind, "max_change": limit, "baseline_date": baseline_date}
             observed = {"previous": old, "current": new, "change": None if not comparable else round(moved, 6),
                         "bound": limit, "kind": bound.kind, "baseline_date": baseline_date.isoformat()}  # fmt: skip
+            if too_few and limit == bound.stop:
+                observed["enforced"] = f"no: {clients} clients, fewer than min_clients {bound.min_clients}"
             ok = moved <= limit
             outcomes.append(Outcome(
                 expectation=Expectation(EXPECTATION_TYPE, kwargs, severity, rule=f"drift:{name}",

@@ -52,9 +52,13 @@ def _steps(first: str, last: str) -> list[str]:
 PARTS: dict[str, list[str]] = {
     "ingest": [n for n in _NAMES if n.startswith("ingest.")],
     "prepare": _steps("freshness_gate", "clv.value"),
-    "merge": _steps("clv.merge", "drift_gate"),
+    "merge": _steps("clv.merge", "reconciliation_gate"),
     "d1": _steps("publish", "audit"),
 }
+# every step of the daily run, once and in order: a step left out of the parts (reconciliation_gate was,
+# after it was added to the DAG) makes the reference differ from any run of the whole date
+if [name for part in PARTS.values() for name in part] != _NAMES:
+    raise RuntimeError(f"the reference's parts {PARTS} do not cover the daily run's steps {_NAMES} in order")
 #: the state a part starts from
 BEFORE = {"ingest": "d0", "prepare": "ingest", "merge": "prepare", "d1": "merge"}
 #: the serving file's tables that keep a row per publish (a publish under a new run id adds one by design)

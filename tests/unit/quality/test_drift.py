@@ -62,3 +62,16 @@ def test_the_configured_bounds_load_and_warn_within_stop():
     assert all(b.warn <= b.stop for b in bounds.values())
     with pytest.raises(ValueError, match="warn must not exceed stop"):
         Bound(kind="relative", warn=0.5, stop=0.1)
+
+
+def test_a_distribution_metric_of_a_small_portfolio_is_recorded_but_does_not_stop_the_run():
+    """The 30-day backfill at 100 clients: the p90 PD moved 45 % in a day (ten clients re-rated)."""
+    bound = Bound(kind="relative", warn=0.15, stop=0.40, min_clients=1000)
+    small = compare({"p90_pit_pd": 0.087, "clients": 100}, {"p90_pit_pd": 0.048, "clients": 100},
+                    {"p90_pit_pd": bound}, BASE)  # fmt: skip
+    assert [(o.expectation.severity, o.success) for o in small] == [("warn", False), ("warn", False)]
+    assert json.loads(small[1].observed_value)["enforced"] == "no: 100 clients, fewer than min_clients 1000"
+    large = compare({"p90_pit_pd": 0.087, "clients": 5000}, {"p90_pit_pd": 0.048, "clients": 5000},
+                    {"p90_pit_pd": bound}, BASE)  # fmt: skip
+    assert [(o.expectation.severity, o.success) for o in large] == [("warn", False), ("error", False)]
+    assert "enforced" not in json.loads(large[1].observed_value)
