@@ -1,6 +1,6 @@
 """Which shard a client belongs to: a stable hash of its id, so that the same client lands in the same shard
 on every run, on every machine and in every Python (``hash()`` is salted per process; pandas' hashing is
-an implementation detail). Pure, standard library and NumPy only.
+an implementation detail). Pure: standard library and NumPy (pandas only inside ``shards_of``).
 
 Sharding splits the per-client work of a run (the CLV engine and its attribution, the segmentation's rules
 and signals) so that several Celery workers can share it; the results are the unsharded run's, row for row,
@@ -33,10 +33,19 @@ def shard_of(client_id: str, shards: int) -> int:
 
 
 def shards_of(client_ids: Iterable[str], shards: int) -> np.ndarray:
-    """``shard_of`` for many clients (about 0.5 µs a client)."""
+    """``shard_of`` for many clients: each distinct id hashed once (a facility frame repeats its clients' ids;
+    at L the CLV stage sharded 6.7 M ids of 890 000 clients, 24 s when every row was hashed)."""
+    import pandas as pd  # here: the module itself stays standard library and NumPy
+
     check_shard_count(shards)
+    ids = client_ids if isinstance(client_ids, pd.Series) else pd.Series(list(client_ids), dtype=object)
+    codes, distinct = pd.factorize(ids, sort=False)
+    if len(codes) and codes.min() < 0:
+        raise ValueError("client ids must not be missing")
     blake = hashlib.blake2b
-    return np.fromiter(
-        (int.from_bytes(blake(c.encode("utf-8"), digest_size=8).digest(), "big") % shards for c in client_ids),
-        dtype=np.int64,
-    )
+    per_client = np.fromiter(
+        (int.from_bytes(blake(c.encode("utf-8"), digest_size=8).digest(), "big") % shards
+         for c in np.asarray(distinct, dtype=object)),
+        dtype=np.int64, count=len(distinct),
+    )  # fmt: skip
+    return per_client[codes]
