@@ -15,7 +15,9 @@ Factor groups (engine input columns):
 * parameters: the parameter file
 
 The method is the parameter file's ``attribution.method``: the sequential waterfall switches the groups
-in the order above (8 valuations); Shapley averages over every order (128 valuations).
+in the order above (one valuation of the portfolio, then at each of the 7 steps only the clients whose
+inputs of that group changed: a client's value depends on its own inputs only, so the others keep theirs
+and get a part of exactly zero); Shapley averages over every order (128 valuations of the portfolio).
 """
 
 from __future__ import annotations
