@@ -489,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas reference")
     parser.add_argument("--stage", choices=["generate", "floor", "check"], help=argparse.SUPPRESS)
     parser.add_argument("--date", type=date.fromisoformat, help=argparse.SUPPRESS)
+    parser.add_argument("--airflow-only", action="store_true",
+                        help="only the runs through airflow dags test (from an empty warehouse), into "
+                             "benchmarks/results/pipeline-<scale>-airflow.json")  # fmt: skip
     parser.add_argument("--report-only", action="store_true",
                         help="render the report and plot again from benchmarks/results/pipeline-<scale>.json")  # fmt: skip
     args = parser.parse_args(argv)
@@ -514,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(checks, default=str))
         return 0
     home.mkdir(parents=True, exist_ok=True)
+    if args.airflow_only:
+        return airflow_only(home, args)
     logs = home / "bench_logs"  # the parent only spawns and waits: a child's peak RSS starts from this process's
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir()
@@ -562,6 +567,31 @@ def main(argv: list[str] | None = None) -> int:
     text = report(args.scale, results)
     (RESULTS / f"pipeline-{args.scale}.md").write_text(text)
     print(text)
+    return 0
+
+
+def airflow_only(home: Path, args: argparse.Namespace) -> int:
+    """The dates through ``airflow dags test`` alone, from an empty warehouse (the rest of a benchmark run
+    measured apart): wall, CPU and the largest process's peak per date."""
+    logs = home / "bench_logs_airflow"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    dates = _dates(args.days)
+    load_at_start = [round(x, 1) for x in os.getloadavg()]
+    generate_argv = ["-m", "benchmarks.pipeline", "--stage", "generate", "--home", str(home), "--scale", args.scale,
+                     "--seed", str(args.seed), "--days", str(args.days)]  # fmt: skip
+    run_stage(generate_argv, "generate", logs / "generate", _env(home))
+    reset(home)
+    runs = []
+    for day in dates:
+        runs.append(run_airflow(home, day, logs))
+        print(f"  {day} airflow dags test: {runs[-1]['wall_s']} s, peak {runs[-1]['peak_rss_mb']:,.0f} MiB", flush=True)
+    results = {"scale": args.scale, "measured_at": time.strftime("%Y-%m-%d %H:%M"), "clients": _clients(home, dates[0]),
+               "machine": machine({"duckdb": _version("duckdb"), "apache-airflow": _version("apache-airflow")}),
+               "airflow": runs, "load_average": {"start": load_at_start, "end": [round(x, 1) for x in os.getloadavg()]}}  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"pipeline-{args.scale}-airflow.json").write_text(json.dumps(results, indent=2, default=str))
+    print(json.dumps(results, indent=2, default=str))
     return 0
 
 
