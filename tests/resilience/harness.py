@@ -89,7 +89,13 @@ class Deployment:
         if inbox is not None:
             args += ["--inbox", str(inbox)]
         self.cli(*args)
-        self.load_external(first.replace(day=1))
+        # the monthly DAG's loads: every month the dates reach (a month's delivery is dated its first day, so
+        # the dates before it do not see it); without December's, a backfill into December stops at the
+        # freshness gate once November's delivery is 45 days old
+        month = first.replace(day=1)
+        while month <= first + timedelta(days=days):
+            self.load_external(month)
+            month = (month + timedelta(days=32)).replace(day=1)
         return [first + timedelta(days=i) for i in range(days + 1)]
 
     def load_external(self, month: date) -> None:
