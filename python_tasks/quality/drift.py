@@ -75,11 +75,12 @@ def compare(
         comparable = old is not None and new is not None and math.isfinite(old) and math.isfinite(new)
         moved = change(old, new, bound) if comparable else math.inf
         too_few = bound.min_clients > 0 and (clients is None or clients < bound.min_clients)
-        for severity, limit in (("warn", bound.warn), ("warn" if too_few else "error", bound.stop)):
+        for is_stop, severity, limit in ((False, "warn", bound.warn),
+                                         (True, "warn" if too_few else "error", bound.stop)):  # fmt: skip
             kwargs = {"column": name, "kind": bound.kind, "max_change": limit, "baseline_date": baseline_date}
             observed = {"previous": old, "current": new, "change": None if not comparable else round(moved, 6),
                         "bound": limit, "kind": bound.kind, "baseline_date": baseline_date.isoformat()}  # fmt: skip
-            if too_few and limit == bound.stop:
+            if too_few and is_stop:
                 observed["enforced"] = f"no: {clients} clients, fewer than min_clients {bound.min_clients}"
             ok = moved <= limit
             outcomes.append(Outcome(
