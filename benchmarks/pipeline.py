@@ -228,7 +228,9 @@ def stage_floor(home: Path, day: date) -> dict:
 
     started = time.perf_counter()
     con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{os.environ.get('CLV_DUCKDB_MEMORY_LIMIT', '3GB')}'")
+    from python_tasks.io.warehouse import memory_limit
+
+    con.execute(f"SET memory_limit = '{memory_limit()}'")
     con.execute(f"SET temp_directory = '{(home / 'floor_spill').as_posix()}'")
     floor_views(con, home / "inbox", day)
     con.execute("SET VARIABLE build_from_date = $d", {"d": day})

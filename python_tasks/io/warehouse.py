@@ -115,9 +115,17 @@ def read_only_sqlalchemy(path: Path, memory_limit: str) -> tuple[str, dict]:
     return url, {"read_only": True, "config": config}
 
 
+#: the DuckDB memory limit of every process's warehouse connection (beyond it, DuckDB spills)
+MEMORY_LIMIT_VARIABLE = "CLV_DUCKDB_MEMORY_LIMIT"
+
+
+def memory_limit() -> str:
+    """The configured DuckDB memory limit (``CLV_DUCKDB_MEMORY_LIMIT``, default 3GB)."""
+    return os.environ.get(MEMORY_LIMIT_VARIABLE, "3GB")
+
+
 def _memory_settings(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    limit = os.environ.get("CLV_DUCKDB_MEMORY_LIMIT", "3GB")
-    con.execute(f"SET memory_limit = '{limit}'")
+    con.execute(f"SET memory_limit = '{memory_limit()}'")
     con.execute(f"SET temp_directory = '{spill_directory(path).as_posix()}'")
     # Row order in a table carries no meaning here (every raw row keeps its file and row number), and
     # not preserving it lets large inserts stream in parallel: ~40 % faster at 10 M rows.

@@ -33,7 +33,7 @@ from great_expectations.render import LegacyRendererType, RenderedStringTemplate
 from great_expectations.render.renderer.renderer import renderer
 
 from python_tasks.codes import industry, uscc
-from python_tasks.io.warehouse import read_only_sqlalchemy
+from python_tasks.io.warehouse import memory_limit, read_only_sqlalchemy
 from python_tasks.quality import gx_duckdb  # noqa: F401 - installs the DuckDB fix, or fails loudly
 from python_tasks.quality.data_docs import DataDocsTarget, exception_message, update_data_docs
 from python_tasks.quality.results import Outcome, jsonable, kwargs_json  # noqa: F401 - kwargs_json re-exported
@@ -51,7 +51,7 @@ block"); at 3GB the raw gate validated that partition in 67 s."""
 
 
 def gx_memory_limit() -> str:
-    return os.environ.get(MEMORY_LIMIT_ENV) or os.environ.get("CLV_DUCKDB_MEMORY_LIMIT") or "3GB"
+    return os.environ.get(MEMORY_LIMIT_ENV) or memory_limit()
 
 _CREATE_MACRO = "CREATE OR REPLACE MACRO uscc_is_valid("
 

@@ -195,8 +195,7 @@ def _quoted(path: Path) -> str:
 
 
 def _memory_settings(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    limit = os.environ.get("CLV_DUCKDB_MEMORY_LIMIT", "3GB")
-    con.execute(f"SET memory_limit = '{limit}'")
+    con.execute(f"SET memory_limit = '{warehouse.memory_limit()}'")
     con.execute(f"SET temp_directory = {_quoted(warehouse.spill_directory(path))}")
 
 
