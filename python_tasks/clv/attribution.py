@@ -60,7 +60,9 @@ def sequential_attribution(
     new: Inputs,
 ) -> dict[str, np.ndarray]:
     """Per factor, value after switching it (and every factor before it, in ``old``'s order) to new minus
-    value before: a waterfall whose parts sum to value(new) − value(old)."""
+    value before: a waterfall whose parts sum to value(new) − value(old). The definition, valuing every
+    client at every step; ``change.attribute_change`` computes the same waterfall revaluing only the clients
+    whose factor changed, and is tested against this."""
     if list(old) != list(new):
         raise ValueError(f"old and new must name the same factors in the same order: {list(old)} vs {list(new)}")
     if not old:

@@ -143,6 +143,7 @@ def _label_based_waterfall(old_c, old_f, old_params, new_c, new_f, new_params) -
     """The sequential attribution written plainly: each mix of old and new inputs assembled by key labels."""
     import numpy as np
 
+    from python_tasks.clv.attribution import sequential_attribution
     from python_tasks.clv.change import CLIENT_FACTORS, FACILITY_FACTORS
     from python_tasks.clv.engine import value_portfolio
 
@@ -169,14 +170,8 @@ def _label_based_waterfall(old_c, old_f, old_params, new_c, new_f, new_params) -
                               params, {"baseline": params.scenarios["baseline"]})  # fmt: skip
         return out.set_index("client_id").loc[common, "clv_cny"].to_numpy()
 
-    current = dict.fromkeys(ATTRIBUTION_FACTORS, "old")
-    previous, parts = clv(current), {}
-    for factor in ATTRIBUTION_FACTORS:
-        current[factor] = "new"
-        after = clv(current)
-        parts[factor] = after - previous
-        previous = after
-    return common, parts
+    old, new = dict.fromkeys(ATTRIBUTION_FACTORS, "old"), dict.fromkeys(ATTRIBUTION_FACTORS, "new")
+    return common, sequential_attribution(clv, old, new)  # the waterfall's definition, valuing everyone each step
 
 
 def test_the_attribution_equals_a_plain_label_based_waterfall(home):
